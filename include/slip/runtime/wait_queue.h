@@ -1,0 +1,58 @@
+// The parking primitive every blocking runtime object is built on: a FIFO of
+// parked uthreads guarded by a SpinLock that the caller owns.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "slip/runtime/spinlock.h"
+
+namespace slip::rt {
+
+namespace detail {
+struct Uthread;
+// Parks the calling uthread and releases lk once its context is saved, so a
+// waker holding lk can never ready a uthread that is still running.
+void park_and_unlock(SpinLock& lk);
+// Makes a parked uthread runnable again (from any runtime context or thread).
+void ready(Uthread* th) noexcept;
+// The calling uthread; throws NotInUthread (naming `what`) outside one.
+Uthread* current_or_throw(const char* what);
+}  // namespace detail
+
+class WaitQueue {
+ public:
+  WaitQueue() = default;
+  WaitQueue(const WaitQueue&) = delete;
+  WaitQueue& operator=(const WaitQueue&) = delete;
+
+  // With lk held: parks the caller until woken. Returns with lk released.
+  void wait(SpinLock& lk);
+  // With lk held: parks until woken or now_ns() >= deadline_ns. Returns with lk
+  // released; true when woken, false on timeout.
+  bool wait_until(SpinLock& lk, uint64_t deadline_ns);
+  // With lk held: wakes the oldest waiter; false when there was none.
+  bool wake_one() noexcept;
+  // With lk held: wakes every waiter; returns how many.
+  size_t wake_all() noexcept;
+  bool empty() const noexcept { return head_ == nullptr; }
+
+  // A parked uthread's entry; lives on the waiter's stack.
+  struct Waiter {
+    detail::Uthread* th = nullptr;
+    Waiter* prev = nullptr;
+    Waiter* next = nullptr;
+    bool queued = false;
+    bool woken = false;
+  };
+
+ private:
+  void push(Waiter* w) noexcept;
+  void remove(Waiter* w) noexcept;
+  friend struct WaitQueueTimeout;
+
+  Waiter* head_ = nullptr;
+  Waiter* tail_ = nullptr;
+};
+
+}  // namespace slip::rt

@@ -1,0 +1,173 @@
+// Runtime internals shared by runtime/*.cc; not API. Caladan keeps the same
+// split: public headers in include/, one internal defs header beside the code.
+#pragma once
+
+#include <boost/context/detail/fcontext.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "runtime/run_queue.h"
+#include "slip/runtime/config.h"
+#include "slip/runtime/spinlock.h"
+#include "slip/runtime/stats.h"
+#include "slip/runtime/timer.h"
+
+namespace slip::rt::detail {
+
+namespace bctx = boost::context::detail;
+struct Kthread;
+
+// A pooled stack: [base, base + guard) is PROT_NONE, the rest is usable.
+struct Stack {
+  void* base = nullptr;
+  size_t map_size = 0;
+  Stack* next_free = nullptr;  // intrusive link while pooled (stored at the stack top)
+  char* top() const noexcept { return static_cast<char*>(base) + map_size; }
+};
+
+// A user-level thread. It lives at the top of its own stack, so creating one
+// allocates nothing beyond the pooled stack.
+struct alignas(64) Uthread {
+  bctx::fcontext_t ctx = nullptr;
+  Uthread* next = nullptr;        // link in the inject/overflow lists
+  void (*entry)(void*) = nullptr;
+  void* payload = nullptr;
+  Stack stack;
+  void* asan_fake_stack = nullptr;
+  uint64_t ready_ns = 0;          // set when sampled for the run-queue delay histogram
+  // Join state; guarded by join_lock.
+  SpinLock join_lock;
+  bool finished = false;
+  bool detached = false;
+  Uthread* joiner = nullptr;
+};
+
+// What the context we switch to does for the one we left, once the old
+// context is saved (Boost.Fiber and Go's mcall do the same): only then may
+// another kthread see the old uthread.
+enum class PostSwitch : uint8_t { kNone, kRequeue, kUnlock, kExit };
+struct SwitchArgs {
+  Kthread* k;         // the kthread performing the switch
+  Uthread* prev;      // nullptr: the scheduler context
+  PostSwitch action;
+  SpinLock* lock;     // kUnlock
+};
+
+// Where a stack's Stack record (while pooled) and its Uthread (while in use) live.
+inline void* stack_record(const Stack& s) noexcept {
+  return reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(s.top() - sizeof(Uthread)) & ~uintptr_t{63});
+}
+
+// Stack pool shared by the runtime's kthreads; each kthread keeps a local cache.
+class StackPool {
+ public:
+  explicit StackPool(size_t usable_size);
+  ~StackPool();
+  Stack* get(Kthread* k);          // throws std::bad_alloc when none can be mapped
+  void put(Kthread* k, Stack* s) noexcept;
+  void release_cache(Kthread* k) noexcept;  // moves k's cache to the shared pool
+  size_t usable_size() const noexcept { return usable_; }
+
+ private:
+  Stack* map_new();
+  size_t usable_, map_size_, page_;
+  SpinLock lock_;
+  Stack* shared_ = nullptr;
+  size_t shared_count_ = 0;
+};
+
+// Per-kthread timer heap; the lock lets other kthreads cancel and steal.
+struct TimerHeap {
+  SpinLock lock;
+  std::vector<TimerEntry*> heap;
+  std::atomic<uint64_t> next_deadline{UINT64_MAX};  // readable without the lock
+  void insert(TimerEntry* e);        // lock held
+  void erase(TimerEntry* e);         // lock held
+  TimerEntry* pop_due(uint64_t now); // lock held
+ private:
+  void sift_up(size_t i);
+  void sift_down(size_t i);
+  void publish() noexcept;
+};
+
+// Counters written only by the owner kthread (relaxed single-writer stores).
+struct alignas(64) KthreadCounters {
+  std::atomic<uint64_t> switches{0}, spawns{0}, steals{0}, steal_attempts{0}, parks{0}, wakeups{0},
+      timers_fired{0}, overflows{0};
+  Histogram rq_delay_ns;
+  static void inc(std::atomic<uint64_t>& c, uint64_t n = 1) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+};
+
+// One per core given to the runtime.
+struct alignas(64) Kthread {
+  RunQueue rq;
+  // Uthreads that did not fit in rq; also how foreign threads hand work over.
+  SpinLock overflow_lock;
+  Uthread* overflow_head = nullptr;
+  Uthread* overflow_tail = nullptr;
+  std::atomic<uint32_t> overflow_len{0};
+
+  TimerHeap timers;
+  alignas(64) std::atomic<uint32_t> park_seq{0};  // futex word
+
+  // Owner-only state.
+  alignas(64) Uthread* current = nullptr;
+  bctx::fcontext_t sched_ctx = nullptr;
+  void* sched_asan_fake_stack = nullptr;
+  const void* sched_stack_bottom = nullptr;
+  size_t sched_stack_size = 0;
+  unsigned index = 0;
+  bool spins_forever = false;
+  uint32_t ticks = 0;          // pops since the overflow list was last checked first
+  uint32_t sample_tick = 0;
+  uint64_t rng = 0;
+  Stack* stack_cache = nullptr;
+  size_t stack_cache_len = 0;
+  KthreadCounters counters;
+  std::thread thread;
+};
+
+// The process's running runtime.
+struct Runtime {
+  Config cfg;
+  std::vector<std::unique_ptr<Kthread>> ks;
+  std::unique_ptr<StackPool> stacks;
+  alignas(64) std::atomic<uint64_t> idle_mask{0};   // bit i: kthread i is parked
+  std::atomic<int> spinning{0};                     // kthreads searching for work
+  std::atomic<bool> stopping{false};
+  std::atomic<uint32_t> next_inject{0};             // round robin for foreign spawns
+};
+
+extern std::atomic<Runtime*> g_runtime;
+
+// The kthread of the calling OS thread, or nullptr. Never inlined and opaque to
+// the optimizer, so a value read before a context switch (after which the
+// uthread may run on another kthread) is never reused after it.
+Kthread* this_kthread() noexcept;
+void set_this_kthread(Kthread* k) noexcept;
+
+// Context switching (uthread.cc).
+// Runs on the context switched to, once the previous one is saved (uthread.cc).
+void finish_switch(bctx::transfer_t t) noexcept;
+[[noreturn]] void exit_current(Kthread* k);
+void free_uthread(Kthread* k, Uthread* th) noexcept;
+
+// Scheduling (kthread.cc).
+void kthread_main(Runtime* rt, Kthread* k);
+void push_ready(Kthread* k, Uthread* th) noexcept;    // onto k's queue (k is the caller's kthread)
+void inject(Runtime* rt, Uthread* th) noexcept;       // from a foreign thread
+Uthread* pop_local(Kthread* k) noexcept;
+void notify_work(Runtime* rt) noexcept;
+void wake_all(Runtime* rt) noexcept;
+// Parks the current uthread with `action` run once its context is saved.
+void block_current(Kthread* k, PostSwitch action, SpinLock* lock);
+void fire_due_timers(Kthread* k, Kthread* owner, uint64_t now) noexcept;
+
+}  // namespace slip::rt::detail

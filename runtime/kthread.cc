@@ -1,0 +1,295 @@
+// The per-kthread scheduler: run queues, work stealing, spinning and parking.
+//
+// Wake-up protocol (Go's, in short): a kthread that runs out of work spins for
+// spin_before_park_ns, stealing, then sets its bit in idle_mask, looks at every
+// queue once more, and only then sleeps on its futex. Whoever makes work
+// runnable publishes it, then (after a full fence) wakes one idle kthread unless
+// another kthread is still spinning. Either the parker sees the work or the
+// waker sees the parker; nothing is lost.
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <ctime>
+
+#include "runtime/defs.h"
+#include "runtime/switch.h"
+#include "slip/runtime/runtime.h"
+#include "slip/runtime/wait_queue.h"
+
+namespace slip::rt::detail {
+
+namespace {
+
+thread_local Kthread* tls_kthread = nullptr;
+
+void futex_wait(std::atomic<uint32_t>* word, uint32_t expected, uint64_t timeout_ns) noexcept {
+  timespec ts{};
+  timespec* tsp = nullptr;
+  if (timeout_ns != UINT64_MAX) {
+    ts.tv_sec = static_cast<time_t>(timeout_ns / 1000000000);
+    ts.tv_nsec = static_cast<long>(timeout_ns % 1000000000);
+    tsp = &ts;
+  }
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, tsp, nullptr, 0);
+}
+
+void futex_wake(std::atomic<uint32_t>* word) noexcept {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
+
+void wake_kthread(Kthread* k) noexcept {
+  k->park_seq.fetch_add(1, std::memory_order_release);
+  futex_wake(&k->park_seq);
+}
+
+// Clears k's idle bit if set; true when this call did, i.e. owns waking it.
+bool claim_idle(Runtime* rt, unsigned i) noexcept {
+  const uint64_t bit = uint64_t{1} << i;
+  return rt->idle_mask.fetch_and(~bit, std::memory_order_acq_rel) & bit;
+}
+
+void push_overflow(Kthread* k, Uthread* th) noexcept {
+  th->next = nullptr;
+  k->overflow_lock.lock();
+  if (k->overflow_tail) k->overflow_tail->next = th;
+  else k->overflow_head = th;
+  k->overflow_tail = th;
+  k->overflow_len.fetch_add(1, std::memory_order_release);
+  k->overflow_lock.unlock();
+}
+
+// Takes the oldest overflowed uthread; `refill` also moves a batch into the
+// ring (owner only), so a long overflow drains at ring speed.
+Uthread* pop_overflow(Kthread* from, Kthread* owner_refill) noexcept {
+  if (owner_refill) from->overflow_lock.lock();
+  else if (!from->overflow_lock.try_lock()) return nullptr;
+  Uthread* th = from->overflow_head;
+  if (th) {
+    from->overflow_head = th->next;
+    uint32_t taken = 1;
+    while (owner_refill && from->overflow_head && taken < RunQueue::kSize / 2) {
+      Uthread* more = from->overflow_head;
+      if (!owner_refill->rq.push(more)) break;
+      from->overflow_head = more->next;
+      taken++;
+    }
+    if (!from->overflow_head) from->overflow_tail = nullptr;
+    from->overflow_len.fetch_sub(taken, std::memory_order_release);
+  }
+  from->overflow_lock.unlock();
+  return th;
+}
+
+bool work_visible(Runtime* rt) noexcept {
+  for (auto& k : rt->ks)
+    if (!k->rq.empty() || k->overflow_len.load(std::memory_order_acquire)) return true;
+  return false;
+}
+
+// One pass over the other kthreads, starting at a random one.
+Uthread* steal(Runtime* rt, Kthread* k) noexcept {
+  const size_t n = rt->ks.size();
+  if (n < 2) return nullptr;
+  KthreadCounters::inc(k->counters.steal_attempts);
+  k->rng ^= k->rng << 13, k->rng ^= k->rng >> 7, k->rng ^= k->rng << 17;
+  const size_t start = k->rng % n;
+  for (size_t i = 0; i < n; i++) {
+    Kthread* v = rt->ks[(start + i) % n].get();
+    if (v == k) continue;
+    const uint32_t before = k->rq.size();
+    Uthread* th = v->rq.steal_into(k->rq);
+    if (!th && v->overflow_len.load(std::memory_order_acquire)) th = pop_overflow(v, nullptr);
+    if (th) {
+      KthreadCounters::inc(k->counters.steals, 1 + k->rq.size() - before);
+      return th;
+    }
+  }
+  return nullptr;
+}
+
+uint64_t earliest_timer(Runtime* rt) noexcept {
+  uint64_t d = UINT64_MAX;
+  for (auto& k : rt->ks) d = std::min(d, k->timers.next_deadline.load(std::memory_order_acquire));
+  return d;
+}
+
+// Fires expired timers of every kthread (others' only when their lock is free).
+void fire_all_due(Runtime* rt, Kthread* k) noexcept {
+  if (earliest_timer(rt) == UINT64_MAX) return;
+  const uint64_t now = now_ns();
+  fire_due_timers(k, k, now);
+  for (auto& o : rt->ks)
+    if (o.get() != k) fire_due_timers(k, o.get(), now);
+}
+
+void park(Runtime* rt, Kthread* k) noexcept {
+  const uint32_t seq = k->park_seq.load(std::memory_order_acquire);
+  const uint64_t bit = uint64_t{1} << k->index;
+  rt->idle_mask.fetch_or(bit, std::memory_order_seq_cst);
+  uint64_t timeout = UINT64_MAX;
+  const uint64_t deadline = earliest_timer(rt);
+  if (deadline != UINT64_MAX) {
+    const uint64_t now = now_ns();
+    timeout = deadline > now ? deadline - now : 0;
+  }
+  if (timeout == 0 || work_visible(rt) || rt->stopping.load(std::memory_order_acquire)) {
+    claim_idle(rt, k->index);
+    return;
+  }
+  KthreadCounters::inc(k->counters.parks);
+  futex_wait(&k->park_seq, seq, timeout);
+  claim_idle(rt, k->index);
+  if (k->park_seq.load(std::memory_order_acquire) != seq) KthreadCounters::inc(k->counters.wakeups);
+}
+
+// The scheduler context's search for work; nullptr once the runtime stops.
+Uthread* find_work(Runtime* rt, Kthread* k) noexcept {
+  bool spinning = false;
+  uint64_t spin_start = 0;
+  for (;;) {
+    if (rt->stopping.load(std::memory_order_acquire)) {
+      if (spinning) rt->spinning.fetch_sub(1);
+      return nullptr;
+    }
+    fire_all_due(rt, k);
+    Uthread* th = pop_local(k);
+    if (!th) th = steal(rt, k);
+    if (th) {
+      if (spinning) {
+        // The last spinner to find work wakes another, so queued work is not left behind.
+        if (rt->spinning.fetch_sub(1) == 1 && work_visible(rt)) notify_work(rt);
+      }
+      return th;
+    }
+    if (!spinning) {
+      spinning = true;
+      rt->spinning.fetch_add(1);
+      spin_start = now_ns();
+    }
+    if (k->spins_forever || now_ns() - spin_start < rt->cfg.spin_before_park_ns) {
+      for (int i = 0; i < 16; i++) __builtin_ia32_pause();
+      continue;
+    }
+    rt->spinning.fetch_sub(1);
+    spinning = false;
+    park(rt, k);
+  }
+}
+
+void pin(Runtime* rt, Kthread* k) noexcept {
+  cpu_set_t allowed;
+  if (!rt->cfg.pin_kthreads || sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return;
+  const int n = CPU_COUNT(&allowed);
+  if (n <= 0) return;
+  int want = static_cast<int>(k->index) % n, seen = 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+    if (!CPU_ISSET(cpu, &allowed)) continue;
+    if (seen++ == want) {
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(cpu, &one);
+      pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+[[gnu::noinline]] Kthread* this_kthread() noexcept {
+  Kthread* k = tls_kthread;
+  asm volatile("" : "+r"(k));
+  return k;
+}
+
+void set_this_kthread(Kthread* k) noexcept { tls_kthread = k; }
+
+void push_ready(Kthread* k, Uthread* th) noexcept {
+  th->ready_ns = (++k->sample_tick % kRqDelaySampleEvery == 0) ? now_ns() : 0;
+  if (!k->rq.push(th)) {
+    KthreadCounters::inc(k->counters.overflows);
+    push_overflow(k, th);
+  }
+}
+
+void inject(Runtime* rt, Uthread* th) noexcept {
+  const unsigned i = rt->next_inject.fetch_add(1, std::memory_order_relaxed) % rt->ks.size();
+  th->ready_ns = 0;
+  push_overflow(rt->ks[i].get(), th);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (claim_idle(rt, i)) wake_kthread(rt->ks[i].get());
+  else notify_work(rt);
+}
+
+Uthread* pop_local(Kthread* k) noexcept {
+  if (k->overflow_len.load(std::memory_order_relaxed) && (++k->ticks % 61 == 0 || k->rq.empty())) {
+    if (Uthread* th = pop_overflow(k, k)) return th;
+  }
+  return k->rq.pop();
+}
+
+void notify_work(Runtime* rt) noexcept {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (rt->spinning.load(std::memory_order_relaxed) != 0) return;
+  uint64_t m = rt->idle_mask.load(std::memory_order_relaxed);
+  while (m) {
+    const unsigned i = static_cast<unsigned>(__builtin_ctzll(m));
+    if (claim_idle(rt, i)) {
+      wake_kthread(rt->ks[i].get());
+      return;
+    }
+    m = rt->idle_mask.load(std::memory_order_relaxed);
+  }
+}
+
+void wake_all(Runtime* rt) noexcept {
+  for (auto& k : rt->ks) wake_kthread(k.get());
+}
+
+void ready(Uthread* th) noexcept {
+  Runtime* rt = g_runtime.load(std::memory_order_acquire);
+  Kthread* k = this_kthread();
+  if (!k) {
+    inject(rt, th);
+    return;
+  }
+  push_ready(k, th);
+  if (rt->ks.size() > 1) notify_work(rt);
+}
+
+void block_current(Kthread* k, PostSwitch action, SpinLock* lock) {
+  SwitchArgs a{k, k->current, action, lock};
+  Runtime* rt = g_runtime.load(std::memory_order_relaxed);
+  Uthread* next = rt->stopping.load(std::memory_order_relaxed) ? nullptr : pop_local(k);
+  if (next) switch_to_uthread(&a, next);
+  else switch_to_scheduler(&a);
+}
+
+void kthread_main(Runtime* rt, Kthread* k) {
+  set_this_kthread(k);
+  pin(rt, k);
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void* lo = nullptr;
+    size_t sz = 0;
+    pthread_attr_getstack(&attr, &lo, &sz);
+    k->sched_stack_bottom = lo;
+    k->sched_stack_size = sz;
+    pthread_attr_destroy(&attr);
+  }
+  for (;;) {
+    Uthread* th = find_work(rt, k);
+    if (!th) break;
+    SwitchArgs a{k, nullptr, PostSwitch::kNone, nullptr};
+    switch_to_uthread(&a, th);
+  }
+  rt->stacks->release_cache(k);
+  set_this_kthread(nullptr);
+}
+
+}  // namespace slip::rt::detail

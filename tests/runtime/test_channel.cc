@@ -1,0 +1,131 @@
+// Channel: FIFO delivery, blocking at capacity, close semantics, timeouts.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rt_test_util.h"
+#include "slip/runtime/channel.h"
+#include "slip/runtime/sync.h"
+
+using namespace slip::rt;
+using slip::rt::test::run_with;
+using namespace std::chrono_literals;
+
+TEST_CASE("Channel delivers in order and blocks the sender at capacity", "[channel]") {
+  run_with(1, [] {
+    Channel<int> ch(2);
+    CHECK(ch.capacity() == 2);
+    int sent = 0;
+    auto producer = spawn([&] {
+      for (int i = 0; i < 5; i++) {
+        ch.send(i);
+        sent++;
+      }
+    });
+    yield();
+    CHECK(sent == 2);  // blocked on the third
+    for (int i = 0; i < 5; i++) {
+      auto v = ch.recv();
+      REQUIRE(v);
+      CHECK(*v == i);
+    }
+    producer.join();
+  });
+}
+
+TEST_CASE("Channel moves move-only values", "[channel]") {
+  run_with(1, [] {
+    Channel<std::unique_ptr<std::string>> ch(1);
+    CHECK(ch.send(std::make_unique<std::string>("hi")));
+    auto v = ch.recv();
+    REQUIRE(v);
+    CHECK(**v == "hi");
+  });
+}
+
+TEST_CASE("closing a Channel wakes every blocked receiver and sender", "[channel]") {
+  run_with(2, [] {
+    Channel<int> empty(4);
+    Channel<int> full(1);
+    REQUIRE(full.try_send(1) == ChannelStatus::kOk);
+    std::atomic<int> recv_done{0}, send_failed{0};
+    std::vector<JoinHandle> hs;
+    for (int i = 0; i < 20; i++) {
+      hs.push_back(spawn([&] {
+        if (!empty.recv()) recv_done++;
+      }));
+      hs.push_back(spawn([&] {
+        if (!full.send(2)) send_failed++;
+      }));
+    }
+    sleep_for(2ms);
+    CHECK(recv_done == 0);
+    empty.close();
+    full.close();
+    for (auto& h : hs) h.join();
+    CHECK(recv_done == 20);
+    CHECK(send_failed == 20);
+    // Buffered values survive close; then recv reports the end.
+    auto v = full.recv();
+    REQUIRE(v);
+    CHECK(*v == 1);
+    CHECK_FALSE(full.recv());
+    CHECK(full.try_send(3) == ChannelStatus::kClosed);
+    std::optional<int> out;
+    CHECK(full.try_recv(out) == ChannelStatus::kClosed);
+    CHECK(full.closed());
+  });
+}
+
+TEST_CASE("Channel try operations and timeouts", "[channel]") {
+  run_with(1, [] {
+    Channel<int> ch(1);
+    std::optional<int> out;
+    CHECK(ch.try_recv(out) == ChannelStatus::kEmpty);
+    CHECK(ch.try_send(1) == ChannelStatus::kOk);
+    CHECK(ch.try_send(2) == ChannelStatus::kFull);
+    const uint64_t t0 = slip::now_ns();
+    CHECK(ch.send_until(3, slip::now_ns() + 1'000'000) == ChannelStatus::kTimeout);
+    CHECK(slip::now_ns() - t0 >= 1'000'000);
+    CHECK(ch.size() == 1);
+    CHECK(ch.try_recv(out) == ChannelStatus::kOk);
+    CHECK(*out == 1);
+    CHECK(ch.recv_until(out, slip::now_ns() + 1'000'000) == ChannelStatus::kTimeout);
+  });
+}
+
+TEST_CASE("Channel with many producers and consumers loses and duplicates nothing", "[channel]") {
+  run_with(2, [] {
+    Channel<int> ch(16);
+    constexpr int kProducers = 10, kPer = 10000;
+    std::atomic<long> sum{0};
+    std::atomic<int> count{0}, send_failures{0};
+    std::vector<JoinHandle> consumers, producers;
+    for (int c = 0; c < 6; c++)
+      consumers.push_back(spawn([&] {
+        while (auto v = ch.recv()) {
+          sum += *v;
+          count++;
+        }
+      }));
+    for (int p = 0; p < kProducers; p++)
+      producers.push_back(spawn([&, p] {
+        for (int i = 0; i < kPer; i++)
+          if (!ch.send(p * kPer + i)) send_failures++;
+      }));
+    for (auto& h : producers) h.join();
+    ch.close();
+    for (auto& h : consumers) h.join();
+    const long n = long{kProducers} * kPer;
+    CHECK(send_failures == 0);
+    CHECK(count == n);
+    CHECK(sum == n * (n - 1) / 2);
+  });
+}
+
+TEST_CASE("Channel rejects zero capacity", "[channel]") {
+  CHECK_THROWS_AS(Channel<int>(0), std::invalid_argument);
+}

@@ -119,6 +119,7 @@ struct alignas(64) Kthread {
 
   // Owner-only state.
   alignas(64) Uthread* current = nullptr;
+  std::atomic<bool>* stopping = nullptr;  // the runtime's flag, one load away on hot paths
   bctx::fcontext_t sched_ctx = nullptr;
   void* sched_asan_fake_stack = nullptr;
   const void* sched_stack_bottom = nullptr;
@@ -151,6 +152,10 @@ extern std::atomic<Runtime*> g_runtime;
 // the optimizer, so a value read before a context switch (after which the
 // uthread may run on another kthread) is never reused after it.
 Kthread* this_kthread() noexcept;
+extern thread_local Kthread* tls_kthread;
+// Inline read for entry points that never look at the kthread again after a
+// switch (the optimizer may reuse a TLS address across the switch).
+inline Kthread* this_kthread_before_switch() noexcept { return tls_kthread; }
 void set_this_kthread(Kthread* k) noexcept;
 
 // Context switching (uthread.cc).

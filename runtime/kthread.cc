@@ -25,8 +25,6 @@ namespace slip::rt::detail {
 
 namespace {
 
-thread_local Kthread* tls_kthread = nullptr;
-
 void futex_wait(std::atomic<uint32_t>* word, uint32_t expected, uint64_t timeout_ns) noexcept {
   timespec ts{};
   timespec* tsp = nullptr;
@@ -201,6 +199,8 @@ void pin(Runtime* rt, Kthread* k) noexcept {
 
 }  // namespace
 
+thread_local Kthread* tls_kthread = nullptr;
+
 [[gnu::noinline]] Kthread* this_kthread() noexcept {
   Kthread* k = tls_kthread;
   asm volatile("" : "+r"(k));
@@ -264,8 +264,7 @@ void ready(Uthread* th) noexcept {
 
 void block_current(Kthread* k, PostSwitch action, SpinLock* lock) {
   SwitchArgs a{k, k->current, action, lock};
-  Runtime* rt = g_runtime.load(std::memory_order_relaxed);
-  Uthread* next = rt->stopping.load(std::memory_order_relaxed) ? nullptr : pop_local(k);
+  Uthread* next = k->stopping->load(std::memory_order_relaxed) ? nullptr : pop_local(k);
   if (next) switch_to_uthread(&a, next);
   else switch_to_scheduler(&a);
 }

@@ -22,6 +22,7 @@ std::unique_ptr<Runtime> make_runtime(const Config& cfg) {
   for (unsigned i = 0; i < cfg.kthreads; i++) {
     auto k = std::make_unique<Kthread>();
     k->index = i;
+    k->stopping = &rt->stopping;
     k->spins_forever = i < cfg.spinning_kthreads;
     k->rng = 0x9E3779B97F4A7C15ull * (i + 1);
     k->timers.heap.reserve(1024);
@@ -76,13 +77,12 @@ void run(const Config& cfg, std::function<void()> main) {
 }
 
 void yield() {
-  Kthread* k = this_kthread();
+  Kthread* k = this_kthread_before_switch();
   if (!k || !k->current) throw_not_in_uthread("yield");
   if (k->timers.next_deadline.load(std::memory_order_relaxed) != UINT64_MAX)
     fire_due_timers(k, k, now_ns());
-  Runtime* rt = g_runtime.load(std::memory_order_relaxed);
   SwitchArgs a{k, k->current, PostSwitch::kRequeue, nullptr};
-  if (rt->stopping.load(std::memory_order_relaxed)) {
+  if (k->stopping->load(std::memory_order_relaxed)) {
     switch_to_scheduler(&a);
     return;
   }

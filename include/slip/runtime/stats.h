@@ -22,7 +22,7 @@ struct KthreadStats {
 
 // One in this many ready events is timestamped for rq_delay_ns, so that the
 // histogram costs nothing measurable on the yield path.
-inline constexpr unsigned kRqDelaySampleEvery = 16;
+inline constexpr unsigned kRqDelaySampleEvery = 64;
 
 // Snapshot of every kthread's counters of the running runtime (empty when none runs).
 std::vector<KthreadStats> stats();

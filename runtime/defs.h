@@ -13,6 +13,7 @@
 
 #include "runtime/run_queue.h"
 #include "slip/runtime/config.h"
+#include "slip/runtime/poll.h"
 #include "slip/runtime/spinlock.h"
 #include "slip/runtime/stats.h"
 #include "slip/runtime/timer.h"
@@ -120,6 +121,9 @@ struct alignas(64) Kthread {
   // Owner-only state.
   alignas(64) Uthread* current = nullptr;
   std::atomic<bool>* stopping = nullptr;  // the runtime's flag, one load away on hot paths
+  struct Runtime* rt = nullptr;
+  uint32_t poll_tick = 0;
+  std::atomic<bool> in_poll{false};       // remove_poller waits for this to clear
   bctx::fcontext_t sched_ctx = nullptr;
   void* sched_asan_fake_stack = nullptr;
   const void* sched_stack_bottom = nullptr;
@@ -144,7 +148,14 @@ struct Runtime {
   std::atomic<int> spinning{0};                     // kthreads searching for work
   std::atomic<bool> stopping{false};
   std::atomic<uint32_t> next_inject{0};             // round robin for foreign spawns
+  std::atomic<Poller*> pollers[kMaxPollers] = {};
+  std::atomic<unsigned> n_pollers{0};
 };
+
+// Runs every registered poller for kthread k; returns the work they did.
+unsigned run_pollers(Runtime* rt, Kthread* k) noexcept;
+// Shortest max_park_ns() over the registered pollers.
+uint64_t pollers_max_park_ns(Runtime* rt) noexcept;
 
 extern std::atomic<Runtime*> g_runtime;
 

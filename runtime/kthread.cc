@@ -135,6 +135,7 @@ void park(Runtime* rt, Kthread* k) noexcept {
     const uint64_t now = now_ns();
     timeout = deadline > now ? deadline - now : 0;
   }
+  if (rt->n_pollers.load(std::memory_order_relaxed)) timeout = std::min(timeout, pollers_max_park_ns(rt));
   if (timeout == 0 || work_visible(rt) || rt->stopping.load(std::memory_order_acquire)) {
     claim_idle(rt, k->index);
     return;
@@ -156,6 +157,13 @@ Uthread* find_work(Runtime* rt, Kthread* k) noexcept {
     }
     fire_all_due(rt, k);
     Uthread* th = pop_local(k);
+    if (!th && rt->n_pollers.load(std::memory_order_relaxed) && run_pollers(rt, k)) {
+      th = pop_local(k);
+      if (!th) {
+        spin_start = now_ns();  // the poller found work; keep polling before parking
+        continue;
+      }
+    }
     if (!th) th = steal(rt, k);
     if (th) {
       if (spinning) {

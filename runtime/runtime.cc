@@ -23,6 +23,7 @@ std::unique_ptr<Runtime> make_runtime(const Config& cfg) {
     auto k = std::make_unique<Kthread>();
     k->index = i;
     k->stopping = &rt->stopping;
+    k->rt = rt.get();
     k->spins_forever = i < cfg.spinning_kthreads;
     k->rng = 0x9E3779B97F4A7C15ull * (i + 1);
     k->timers.heap.reserve(1024);

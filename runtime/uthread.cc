@@ -44,8 +44,10 @@ void finish_switch(bctx::transfer_t t) noexcept {
       break;
     }
   }
-  // Timers also fire between direct uthread-to-uthread switches, so a kthread
-  // that never idles still serves its sleepers.
+  // Busy kthreads still poll their NIC queues now and then, and fire timers
+  // between direct uthread-to-uthread switches, so nothing starves.
+  if (++k->poll_tick % kPollEverySwitches == 0 && k->rt->n_pollers.load(std::memory_order_relaxed))
+    run_pollers(k->rt, k);
   const uint64_t next = k->timers.next_deadline.load(std::memory_order_relaxed);
   if (next != UINT64_MAX) {
     const uint64_t now = now_ns();

@@ -122,6 +122,7 @@ struct alignas(64) Kthread {
   alignas(64) Uthread* current = nullptr;
   std::atomic<bool>* stopping = nullptr;  // the runtime's flag, one load away on hot paths
   struct Runtime* rt = nullptr;
+  std::atomic<bool> revoked{false};       // core taken away: hand work over and park
   uint32_t poll_tick = 0;
   std::atomic<bool> in_poll{false};       // remove_poller waits for this to clear
   bctx::fcontext_t sched_ctx = nullptr;
@@ -148,6 +149,7 @@ struct Runtime {
   std::atomic<int> spinning{0};                     // kthreads searching for work
   std::atomic<bool> stopping{false};
   std::atomic<uint32_t> next_inject{0};             // round robin for foreign spawns
+  std::atomic<unsigned> n_active{0};              // kthreads [0, n_active) are granted
   std::atomic<Poller*> pollers[kMaxPollers] = {};
   std::atomic<unsigned> n_pollers{0};
 };
@@ -182,6 +184,7 @@ void inject(Runtime* rt, Uthread* th) noexcept;       // from a foreign thread
 Uthread* pop_local(Kthread* k) noexcept;
 void notify_work(Runtime* rt) noexcept;
 void wake_all(Runtime* rt) noexcept;
+void set_kthread_revoked(Runtime* rt, Kthread* k, bool revoked) noexcept;
 // Parks the current uthread with `action` run once its context is saved.
 void block_current(Kthread* k, PostSwitch action, SpinLock* lock);
 void fire_due_timers(Kthread* k, Kthread* owner, uint64_t now) noexcept;

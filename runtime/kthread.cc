@@ -125,6 +125,16 @@ void fire_all_due(Runtime* rt, Kthread* k) noexcept {
     if (o.get() != k) fire_due_timers(k, o.get(), now);
 }
 
+// A revoked kthread moves its queued uthreads to granted kthreads, then sleeps
+// outside the idle mask (new work never wakes it) until granted again.
+void park_revoked(Runtime* rt, Kthread* k) noexcept {
+  while (Uthread* th = pop_local(k)) inject(rt, th);
+  const uint32_t seq = k->park_seq.load(std::memory_order_acquire);
+  if (!k->revoked.load(std::memory_order_seq_cst) || rt->stopping.load(std::memory_order_acquire)) return;
+  KthreadCounters::inc(k->counters.parks);
+  futex_wait(&k->park_seq, seq, UINT64_MAX);
+}
+
 void park(Runtime* rt, Kthread* k) noexcept {
   const uint32_t seq = k->park_seq.load(std::memory_order_acquire);
   const uint64_t bit = uint64_t{1} << k->index;
@@ -154,6 +164,12 @@ Uthread* find_work(Runtime* rt, Kthread* k) noexcept {
     if (rt->stopping.load(std::memory_order_acquire)) {
       if (spinning) rt->spinning.fetch_sub(1);
       return nullptr;
+    }
+    if (k->revoked.load(std::memory_order_acquire)) {
+      if (spinning) rt->spinning.fetch_sub(1);
+      spinning = false;
+      park_revoked(rt, k);
+      continue;
     }
     fire_all_due(rt, k);
     Uthread* th = pop_local(k);
@@ -226,7 +242,8 @@ void push_ready(Kthread* k, Uthread* th) noexcept {
 }
 
 void inject(Runtime* rt, Uthread* th) noexcept {
-  const unsigned i = rt->next_inject.fetch_add(1, std::memory_order_relaxed) % rt->ks.size();
+  const unsigned active = std::max(1u, rt->n_active.load(std::memory_order_acquire));
+  const unsigned i = rt->next_inject.fetch_add(1, std::memory_order_relaxed) % active;
   th->ready_ns = 0;
   push_overflow(rt->ks[i].get(), th);
   std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -255,6 +272,12 @@ void notify_work(Runtime* rt) noexcept {
   }
 }
 
+void set_kthread_revoked(Runtime* rt, Kthread* k, bool revoked) noexcept {
+  k->revoked.store(revoked, std::memory_order_seq_cst);
+  wake_kthread(k);  // revoked: leave the idle mask and hand work over; granted: resume
+  if (revoked) claim_idle(rt, k->index);
+}
+
 void wake_all(Runtime* rt) noexcept {
   for (auto& k : rt->ks) wake_kthread(k.get());
 }
@@ -272,7 +295,8 @@ void ready(Uthread* th) noexcept {
 
 void block_current(Kthread* k, PostSwitch action, SpinLock* lock) {
   SwitchArgs a{k, k->current, action, lock};
-  Uthread* next = k->stopping->load(std::memory_order_relaxed) ? nullptr : pop_local(k);
+  const bool leave = k->stopping->load(std::memory_order_relaxed) || k->revoked.load(std::memory_order_relaxed);
+  Uthread* next = leave ? nullptr : pop_local(k);
   if (next) switch_to_uthread(&a, next);
   else switch_to_scheduler(&a);
 }

@@ -1,5 +1,6 @@
 // Runtime start-up and shutdown, and the uthread calls that are not about
 // synchronization (yield, sleep, introspection).
+#include <algorithm>
 #include <exception>
 #include <stdexcept>
 
@@ -29,6 +30,7 @@ std::unique_ptr<Runtime> make_runtime(const Config& cfg) {
     k->timers.heap.reserve(1024);
     rt->ks.push_back(std::move(k));
   }
+  rt->n_active.store(cfg.kthreads);
   return rt;
 }
 }  // namespace
@@ -83,7 +85,7 @@ void yield() {
   if (k->timers.next_deadline.load(std::memory_order_relaxed) != UINT64_MAX)
     fire_due_timers(k, k, now_ns());
   SwitchArgs a{k, k->current, PostSwitch::kRequeue, nullptr};
-  if (k->stopping->load(std::memory_order_relaxed)) {
+  if (k->stopping->load(std::memory_order_relaxed) || k->revoked.load(std::memory_order_relaxed)) {
     switch_to_scheduler(&a);
     return;
   }
@@ -110,6 +112,23 @@ void sleep_until(uint64_t deadline_ns) {
   // once this uthread's context is saved.
   block_current(k, PostSwitch::kUnlock, &k->timers.lock);
   timer_cancel(&e);  // waits out a callback that is still returning
+}
+
+void set_active_kthreads(unsigned n) {
+  Runtime* rt = g_runtime.load(std::memory_order_acquire);
+  if (!rt) throw NotInUthread("slip::rt::set_active_kthreads(): no runtime is running");
+  n = std::clamp(n, std::max(1u, rt->cfg.guaranteed_kthreads), static_cast<unsigned>(rt->ks.size()));
+  rt->n_active.store(n, std::memory_order_seq_cst);
+  for (unsigned i = 0; i < rt->ks.size(); i++) {
+    Kthread* k = rt->ks[i].get();
+    const bool revoke = i >= n;
+    if (k->revoked.load(std::memory_order_relaxed) != revoke) set_kthread_revoked(rt, k, revoke);
+  }
+}
+
+unsigned active_kthreads() noexcept {
+  Runtime* rt = g_runtime.load(std::memory_order_acquire);
+  return rt ? rt->n_active.load(std::memory_order_acquire) : 0;
 }
 
 bool in_uthread() noexcept {

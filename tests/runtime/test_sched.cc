@@ -190,3 +190,35 @@ TEST_CASE("condvar lost-wakeup stress across kthreads", "[stress]") {
   });
   CHECK(handoffs == 64 * 300);
 }
+
+TEST_CASE("revoked kthreads hand their work over and park until granted", "[sched]") {
+  run_with(2, [] {
+    CHECK(active_kthreads() == 2);
+    set_active_kthreads(1);
+    CHECK(active_kthreads() == 1);
+    auto spread = [](int tasks) {
+      std::atomic<int> ran_on[2] = {0, 0};
+      std::vector<JoinHandle> hs;
+      for (int i = 0; i < tasks; i++)
+        hs.push_back(spawn([&] {
+          const uint64_t end = slip::now_ns() + 300'000;
+          while (slip::now_ns() < end) yield();
+          ran_on[kthread_index()]++;
+        }));
+      for (auto& h : hs) h.join();
+      return std::pair<int, int>(ran_on[0], ran_on[1]);
+    };
+    // This uthread may be on kthread 1 right now; its next block moves it.
+    sleep_for(1ms);
+    CHECK(kthread_index() == 0);
+    auto [on0, on1] = spread(32);
+    CHECK(on0 == 32);
+    CHECK(on1 == 0);
+    set_active_kthreads(2);
+    int other = 0;
+    for (int round = 0; round < 30 && other == 0; round++) other = spread(32).second;
+    CHECK(other > 0);
+    set_active_kthreads(0);  // clamped to guaranteed_kthreads (1)
+    CHECK(active_kthreads() == 1);
+  });
+}

@@ -121,6 +121,13 @@ int kthread_index() noexcept;
 // Number of kthreads of the running runtime (0 when none runs).
 unsigned kthread_count() noexcept;
 
+// Core allocation, as an IOKernel drives it: grants kthreads [0, n) and
+// revokes the rest. n is clamped to [guaranteed_kthreads, kthreads]. A revoked
+// kthread finishes the uthread it is running up to its next yield or block,
+// hands its queue to granted kthreads and parks until granted again.
+void set_active_kthreads(unsigned n);
+unsigned active_kthreads() noexcept;
+
 // Runs main on a uthread of a new runtime with cfg.kthreads kthreads and returns
 // when main returns. Uthreads still alive then are abandoned without unwinding,
 // as in Go. Throws ConfigError for a bad config and std::logic_error if a runtime

@@ -1,0 +1,124 @@
+// The DPDK backend: process-wide EAL start-up, thread registration, and
+// DpdkPort, a Nic over one ethdev port (any PMD: mlx5/ice on hardware, net_tap,
+// net_memif, net_af_xdp or net_ring here). No DPDK header leaks from here.
+//
+// Buffers: a port's pool is BufPool::dpdk; each mbuf carries its PacketBuf in
+// the mbuf private area. The PacketBuf refcount is what the stack uses; the
+// mbuf refcount stays 1 except while a PMD holds a packet that software also
+// still references (tx_burst of a packet after PacketBuf::ref()), so TCP can
+// keep a sent segment for retransmission without copying.
+//
+// TX checksum offload follows DPDK's convention: with kTxIpCsum the stack
+// leaves the IPv4 checksum 0; with kTxTcpCsum/kTxUdpCsum it writes the
+// pseudo-header sum (as rte_ipv4_phdr_cksum) into the L4 checksum field, and
+// sets l2_len/l3_len (and l4_len). Check caps() before asking for it.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "slip/net/buf.h"
+#include "slip/net/nic.h"
+
+namespace slip::net {
+
+struct EalOptions {
+  std::vector<std::string> args;  // EAL arguments, without argv[0]
+};
+
+// Starts DPDK's EAL. EAL runs once per process: a later call with the same
+// arguments does nothing, one with other arguments throws. Throws with the
+// cause and a fix when rte_eal_init fails, or when hugepages are needed but
+// none are free. The calling thread becomes the EAL main lcore (and is pinned
+// to its CPU by EAL).
+void eal_init(const std::vector<std::string>& args);
+inline void eal_init(const EalOptions& o) { eal_init(o.args); }
+bool eal_initialized() noexcept;
+
+// Arguments for tests and small setups on machines without hugepages:
+// "--no-huge -m 256 --no-pci --no-telemetry --no-shconf -l CPU --file-prefix
+// PREFIX --log-level=warning --vdev VDEV", CPU being the first one this process
+// may run on. --no-huge is chosen always, so tests behave the same with or
+// without hugepages; --no-shconf writes no shared config (a crashed test leaves
+// only an empty /var/run/dpdk/PREFIX) and rules out secondary processes. The
+// prefix must still be unique per process (include getpid()). An empty vdev
+// adds no --vdev.
+std::vector<std::string> eal_args_for_test(const std::string& vdev, const std::string& prefix);
+
+// Free hugepages of every size (sysfs; /proc/meminfo HugePages_Free as a
+// fallback); 0 when none or unreadable. eal_init refuses to start without
+// --no-huge when this is 0, with a message saying to run tools/setup.
+uint64_t free_hugepages() noexcept;
+
+// Runtime kthreads are not EAL lcores. A thread that uses a port or a DPDK pool
+// should call this first: it gets an lcore id, so mempool per-lcore caches
+// serve its alloc/free instead of the shared ring. No-op when the thread
+// already has one (the EAL main thread, or a second call). Throws when EAL is
+// not initialized or all RTE_MAX_LCORE ids are taken.
+void register_thread();
+// Gives the lcore id back (call before the thread exits); no-op if none.
+void unregister_thread() noexcept;
+
+struct DpdkPortConfig {
+  std::string name;      // ethdev name, e.g. "net_tap0"; when empty, port_id is used
+  uint16_t port_id = 0;
+  uint16_t rx_queues = 1, tx_queues = 1;
+  uint16_t rx_desc = 1024, tx_desc = 1024;  // the PMD may round these
+  size_t pool_bufs = 8192;  // must exceed the descriptors of all queues
+  bool promiscuous = false;
+};
+
+// rte_eth_stats, summed over queues.
+struct DpdkStats {
+  uint64_t rx_packets = 0, tx_packets = 0, rx_bytes = 0, tx_bytes = 0;
+  uint64_t rx_missed = 0, rx_errors = 0, tx_errors = 0, rx_no_mbuf = 0;
+};
+
+// A started ethdev port. Queue q's bursts belong to one thread at a time (the
+// kthread that owns q); alloc_tx may be called from any registered thread.
+class DpdkPort final : public Nic {
+ public:
+  // Looks the port up, configures queues (RSS when rx_queues > 1 and the PMD
+  // has it), turns on the checksum offloads the PMD advertises, creates the
+  // pool and starts the port. Throws with the cause and a fix.
+  explicit DpdkPort(const DpdkPortConfig& cfg);
+  // Stops and closes the port. Release every PacketBuf from its pool first.
+  ~DpdkPort() override;
+  DpdkPort(const DpdkPort&) = delete;
+  DpdkPort& operator=(const DpdkPort&) = delete;
+
+  const NicCaps& caps() const noexcept override { return caps_; }
+  uint16_t rx_burst(uint16_t q, PacketBuf** bufs, uint16_t max) noexcept override;
+  // Buffers not from a DPDK pool (heap pools) are copied into this port's
+  // pool; a packet too long for one mbuf is then dropped (and counted taken).
+  uint16_t tx_burst(uint16_t q, PacketBuf** bufs, uint16_t n) noexcept override;
+  PacketBuf* alloc_tx() noexcept override { return pool_->alloc(); }
+
+  uint16_t port_id() const noexcept { return port_id_; }
+  const std::string& name() const noexcept { return name_; }
+  BufPool& pool() noexcept { return *pool_; }
+  DpdkStats stats() const;
+  uint64_t tx_dropped() const noexcept { return tx_dropped_.load(std::memory_order_relaxed); }  // see tx_burst
+
+  // Names of every ethdev port EAL knows, for messages and tools.
+  static std::vector<std::string> port_names();
+
+ private:
+  void configure(const DpdkPortConfig& cfg);
+  void start(const DpdkPortConfig& cfg);
+  void setup_queues(const DpdkPortConfig& cfg, uint16_t rx_desc, uint16_t tx_desc, uint64_t rx_offloads,
+                    uint64_t tx_offloads);
+  PacketBuf* copy_foreign(PacketBuf* b, bool& too_long) noexcept;
+
+  uint16_t port_id_ = 0;
+  std::string name_;
+  NicCaps caps_;
+  std::unique_ptr<BufPool> pool_;
+  std::atomic<uint64_t> tx_dropped_{0};
+};
+
+}  // namespace slip::net

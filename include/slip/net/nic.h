@@ -1,0 +1,38 @@
+// The one narrow NIC interface: receive a burst, transmit a burst, and say what
+// the port can offload. Backends: DPDK ethdev (any PMD), the in-process test
+// wire, and later the IOKernel's shared-memory rings. Calls are per burst, never
+// per packet, so the virtual dispatch costs nothing measurable.
+#pragma once
+
+#include <cstdint>
+
+#include "slip/net/addr.h"
+#include "slip/net/buf.h"
+
+namespace slip::net {
+
+inline constexpr uint16_t kBurst = 32;  // DPDK's customary burst size
+
+struct NicCaps {
+  MacAddr mac;
+  uint16_t mtu = 1500;
+  uint16_t rx_queues = 1, tx_queues = 1;
+  bool rx_ip_csum = false, rx_l4_csum = false;  // RX reports checksum status
+  bool tx_ip_csum = false, tx_l4_csum = false;  // TX computes checksums
+  bool rss = false;
+};
+
+class Nic {
+ public:
+  virtual ~Nic() = default;
+  virtual const NicCaps& caps() const noexcept = 0;
+  // Up to max received packets from queue q; the caller owns them.
+  virtual uint16_t rx_burst(uint16_t q, PacketBuf** bufs, uint16_t max) noexcept = 0;
+  // Queues up to n packets on q and returns how many it took; it owns those
+  // (and releases them once sent), the caller keeps the rest.
+  virtual uint16_t tx_burst(uint16_t q, PacketBuf** bufs, uint16_t n) noexcept = 0;
+  // A buffer to build a packet in, from the pool this NIC transmits from.
+  virtual PacketBuf* alloc_tx() noexcept = 0;
+};
+
+}  // namespace slip::net

@@ -1,0 +1,320 @@
+// DpdkPort: a Nic over one ethdev port. Set-up reads what the PMD can do and
+// asks for no more; the data path is rte_eth_rx_burst/tx_burst plus the
+// PacketBuf <-> mbuf sync in buf_dpdk.cc.
+#include <algorithm>
+#include <bitset>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+#include "net/dpdk/rte.h"
+#include "slip/net/dpdk.h"
+
+namespace slip::net {
+namespace {
+
+inline rte_mbuf* mb(void* p) noexcept { return static_cast<rte_mbuf*>(p); }
+
+// Ports a DpdkPort has open, so a second one cannot reconfigure (or, failing,
+// close) a port in use.
+std::mutex g_open_mu;
+std::bitset<RTE_MAX_ETHPORTS> g_open;
+
+void claim_port(uint16_t id, const std::string& name) {
+  std::lock_guard lk(g_open_mu);
+  if (g_open.test(id))
+    throw std::runtime_error("DpdkPort: port " + name + " is already open in this process: share that DpdkPort");
+  g_open.set(id);
+}
+
+void unclaim_port(uint16_t id) noexcept {
+  std::lock_guard lk(g_open_mu);
+  g_open.reset(id);
+}
+
+std::string err_text(int ret) { return rte_strerror(ret < 0 ? -ret : ret); }
+
+// The port id for cfg, or a message listing the ports that exist.
+uint16_t find_port(const DpdkPortConfig& cfg) {
+  std::string names;
+  for (const auto& n : DpdkPort::port_names()) names += (names.empty() ? "" : ", ") + n;
+  if (names.empty()) names = "none";
+  const std::string fix =
+      " (available: " + names +
+      "): pass an EAL --vdev for it (e.g. --vdev=net_tap0,iface=NAME) or bind the NIC to a DPDK driver";
+  uint16_t id = cfg.port_id;
+  if (!cfg.name.empty()) {
+    if (rte_eth_dev_get_port_by_name(cfg.name.c_str(), &id) != 0)
+      throw std::runtime_error("DpdkPort: no DPDK port named \"" + cfg.name + "\"" + fix);
+  } else if (!rte_eth_dev_is_valid_port(id)) {
+    throw std::runtime_error("DpdkPort: no DPDK port with id " + std::to_string(id) + fix);
+  }
+  return id;
+}
+
+// Whether every segment of the chain is an mbuf (not from a heap pool).
+bool dpdk_backed(const PacketBuf* b) noexcept {
+  for (; b; b = b->next)
+    if (!b->mbuf) return false;
+  return true;
+}
+
+// Hands the caller's reference on b to the PMD before transmission. Returns
+// true when software keeps other references: the mbufs then get one extra
+// refcount for the PMD, and the caller's PacketBuf reference is dropped after
+// the send. Sole-owned packets go to the PMD as they are.
+bool tx_take(PacketBuf* b) noexcept {
+  bool shared = false;
+  for (PacketBuf* s = b; s; s = s->next) shared |= s->refs.load(std::memory_order_relaxed) != 1;
+  for (PacketBuf* s = b; s; s = s->next) {
+    if (shared) rte_mbuf_refcnt_update(mb(s->mbuf), 1);
+    else s->refs.store(0, std::memory_order_relaxed);
+  }
+  BufPool::to_mbuf(b);
+  return shared;
+}
+
+// Undoes tx_take for a packet the PMD did not accept.
+void tx_untake(PacketBuf* b, bool shared) noexcept {
+  for (PacketBuf* s = b; s; s = s->next) {
+    if (shared) rte_mbuf_refcnt_update(mb(s->mbuf), -1);
+    else s->refs.store(1, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> DpdkPort::port_names() {
+  std::vector<std::string> v;
+  uint16_t p;
+  RTE_ETH_FOREACH_DEV(p) {
+    char name[RTE_ETH_NAME_MAX_LEN];
+    if (rte_eth_dev_get_name_by_port(p, name) == 0) v.emplace_back(name);
+  }
+  return v;
+}
+
+DpdkPort::DpdkPort(const DpdkPortConfig& cfg) {
+  if (!eal_initialized()) throw std::runtime_error("DpdkPort: EAL is not running: call slip::net::eal_init first");
+  port_id_ = find_port(cfg);
+  char name[RTE_ETH_NAME_MAX_LEN] = {};
+  rte_eth_dev_get_name_by_port(port_id_, name);
+  name_ = name;
+  configure(cfg);
+}
+
+DpdkPort::~DpdkPort() {
+  rte_eth_dev_stop(port_id_);
+  rte_eth_dev_close(port_id_);
+  unclaim_port(port_id_);
+}
+
+// Configures queues and offloads from dev_info, then starts the port.
+void DpdkPort::configure(const DpdkPortConfig& cfg) {
+  const std::string who = "DpdkPort(" + name_ + "): ";
+  rte_eth_dev_info info;
+  if (int r = rte_eth_dev_info_get(port_id_, &info); r != 0)
+    throw std::runtime_error(who + "rte_eth_dev_info_get failed: " + err_text(r) + ": see the PMD log above");
+  if (cfg.rx_queues == 0 || cfg.rx_queues > info.max_rx_queues || cfg.tx_queues == 0 ||
+      cfg.tx_queues > info.max_tx_queues)
+    throw std::runtime_error(who + "asked for " + std::to_string(cfg.rx_queues) + " rx / " +
+                             std::to_string(cfg.tx_queues) + " tx queues, the PMD has 1.." +
+                             std::to_string(info.max_rx_queues) + " rx / 1.." + std::to_string(info.max_tx_queues) +
+                             " tx: lower rx_queues/tx_queues");
+
+  rte_eth_conf conf;
+  std::memset(&conf, 0, sizeof(conf));
+  // Without RSS (net_ring, net_tap) every frame arrives on queue 0.
+  const uint64_t rss_hf = (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+  if (cfg.rx_queues > 1 && rss_hf) {
+    conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+    conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+    caps_.rss = true;
+  }
+  const uint64_t rx_want = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
+  const uint64_t tx_want = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM |
+                           RTE_ETH_TX_OFFLOAD_TCP_CKSUM | RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+  conf.rxmode.offloads = rx_want & info.rx_offload_capa;
+  conf.txmode.offloads = tx_want & info.tx_offload_capa;
+  const uint64_t rx_l4 = RTE_ETH_RX_OFFLOAD_UDP_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
+  const uint64_t tx_l4 = RTE_ETH_TX_OFFLOAD_UDP_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
+  caps_.rx_ip_csum = conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
+  caps_.rx_l4_csum = (conf.rxmode.offloads & rx_l4) == rx_l4;
+  caps_.tx_ip_csum = conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
+  caps_.tx_l4_csum = (conf.txmode.offloads & tx_l4) == tx_l4;
+
+  uint16_t rx_desc = cfg.rx_desc, tx_desc = cfg.tx_desc;
+  if (int r = rte_eth_dev_adjust_nb_rx_tx_desc(port_id_, &rx_desc, &tx_desc); r != 0)
+    throw std::runtime_error(who + "rte_eth_dev_adjust_nb_rx_tx_desc failed: " + err_text(r) +
+                             ": pass other rx_desc/tx_desc");
+  const size_t ring_bufs = size_t{cfg.rx_queues} * rx_desc + size_t{cfg.tx_queues} * tx_desc;
+  if (cfg.pool_bufs < ring_bufs + 2 * kBurst)
+    throw std::runtime_error(who + "pool_bufs " + std::to_string(cfg.pool_bufs) + " cannot fill " +
+                             std::to_string(ring_bufs) + " descriptors and keep buffers to spare: "
+                             "raise pool_bufs or lower rx_desc/tx_desc");
+
+  // Errors above leave the port untouched; from here on a failure closes it,
+  // as its queues may point into the pool that goes away with this object.
+  claim_port(port_id_, name_);
+  try {
+    if (int r = rte_eth_dev_configure(port_id_, cfg.rx_queues, cfg.tx_queues, &conf); r != 0)
+      throw std::runtime_error(who + "rte_eth_dev_configure failed: " + err_text(r) +
+                               ": see the PMD log above; try fewer queues");
+    setup_queues(cfg, rx_desc, tx_desc, conf.rxmode.offloads, conf.txmode.offloads);
+    start(cfg);
+  } catch (...) {
+    rte_eth_dev_stop(port_id_);
+    rte_eth_dev_close(port_id_);
+    unclaim_port(port_id_);
+    throw;
+  }
+}
+
+// Promiscuous mode, start, then what the started port reports (MAC, MTU).
+void DpdkPort::start(const DpdkPortConfig& cfg) {
+  const std::string who = "DpdkPort(" + name_ + "): ";
+  if (cfg.promiscuous) {
+    if (int r = rte_eth_promiscuous_enable(port_id_); r != 0)
+      throw std::runtime_error(who + "cannot enable promiscuous mode: " + err_text(r) +
+                               ": set promiscuous = false for this PMD");
+  }
+  if (int r = rte_eth_dev_start(port_id_); r != 0)
+    throw std::runtime_error(who + "rte_eth_dev_start failed: " + err_text(r) + ": see the PMD log above");
+
+  rte_ether_addr mac;
+  if (int r = rte_eth_macaddr_get(port_id_, &mac); r != 0)
+    throw std::runtime_error(who + "cannot read the MAC address: " + err_text(r));
+  std::copy(std::begin(mac.addr_bytes), std::end(mac.addr_bytes), caps_.mac.b.begin());
+  uint16_t mtu = 1500;
+  if (rte_eth_dev_get_mtu(port_id_, &mtu) == 0) caps_.mtu = mtu;
+  caps_.rx_queues = cfg.rx_queues;
+  caps_.tx_queues = cfg.tx_queues;
+}
+
+// Creates the pool (sized by configure) and the rx/tx queues.
+void DpdkPort::setup_queues(const DpdkPortConfig& cfg, uint16_t rx_desc, uint16_t tx_desc, uint64_t rx_offloads,
+                            uint64_t tx_offloads) {
+  const std::string who = "DpdkPort(" + name_ + "): ";
+  int socket = rte_eth_dev_socket_id(port_id_);
+  if (socket < 0) socket = SOCKET_ID_ANY;
+  pool_ = BufPool::dpdk("slip_port" + std::to_string(port_id_), cfg.pool_bufs, socket);
+
+  rte_eth_dev_info info;
+  rte_eth_dev_info_get(port_id_, &info);
+  rte_eth_rxconf rxconf = info.default_rxconf;
+  rte_eth_txconf txconf = info.default_txconf;
+  rxconf.offloads = rx_offloads;
+  txconf.offloads = tx_offloads;
+  auto* mp = static_cast<rte_mempool*>(pool_->mempool());
+  for (uint16_t q = 0; q < cfg.rx_queues; q++) {
+    if (int r = rte_eth_rx_queue_setup(port_id_, q, rx_desc, socket, &rxconf, mp); r != 0)
+      throw std::runtime_error(who + "rx queue " + std::to_string(q) + " setup failed: " + err_text(r) +
+                               ": lower rx_desc or raise EAL -m");
+  }
+  for (uint16_t q = 0; q < cfg.tx_queues; q++) {
+    if (int r = rte_eth_tx_queue_setup(port_id_, q, tx_desc, socket, &txconf); r != 0)
+      throw std::runtime_error(who + "tx queue " + std::to_string(q) + " setup failed: " + err_text(r) +
+                               ": lower tx_desc or raise EAL -m");
+  }
+}
+
+uint16_t DpdkPort::rx_burst(uint16_t q, PacketBuf** bufs, uint16_t max) noexcept {
+  rte_mbuf* mbufs[kBurst];
+  uint16_t got = 0;
+  while (got < max) {
+    const uint16_t want = std::min<uint16_t>(max - got, kBurst);
+    const uint16_t n = rte_eth_rx_burst(port_id_, q, mbufs, want);
+    for (uint16_t i = 0; i < n; i++) {
+      if (PacketBuf* b = BufPool::wrap_rx_mbuf(mbufs[i], q)) bufs[got++] = b;
+    }
+    if (n < want) break;
+  }
+  return got;
+}
+
+// A copy of a heap-pool packet in one mbuf of this port's pool; nullptr when
+// the pool is empty or (too_long set) the packet does not fit in one mbuf.
+PacketBuf* DpdkPort::copy_foreign(PacketBuf* b, bool& too_long) noexcept {
+  too_long = false;
+  PacketBuf* c = pool_->alloc();
+  if (!c) return nullptr;
+  uint8_t* dst = c->append(b->chain_len());
+  if (!dst) {
+    BufPool::release(c);
+    too_long = true;
+    return nullptr;
+  }
+  for (const PacketBuf* s = b; s; s = s->next) {
+    std::memcpy(dst, s->data, s->len);
+    dst += s->len;
+  }
+  c->offload_flags = b->offload_flags;
+  c->l2_len = b->l2_len;
+  c->l3_len = b->l3_len;
+  c->l4_len = b->l4_len;
+  return c;
+}
+
+uint16_t DpdkPort::tx_burst(uint16_t q, PacketBuf** bufs, uint16_t n) noexcept {
+  uint16_t done = 0;
+  while (done < n) {
+    const uint16_t chunk = std::min<uint16_t>(n - done, kBurst);
+    PacketBuf* pkt[kBurst];
+    PacketBuf* orig[kBurst];  // the heap packet a copy stands for, or nullptr
+    bool shared[kBurst];
+    rte_mbuf* mbufs[kBurst];
+    uint16_t ready = 0;
+    bool too_long = false;
+    for (; ready < chunk; ready++) {
+      PacketBuf* b = bufs[done + ready];
+      orig[ready] = nullptr;
+      if (!dpdk_backed(b)) [[unlikely]] {
+        PacketBuf* c = copy_foreign(b, too_long);
+        if (!c) break;  // pool empty (the caller keeps the rest) or too long
+        orig[ready] = b;
+        b = c;
+      }
+      pkt[ready] = b;
+      shared[ready] = tx_take(b);
+      mbufs[ready] = mb(b->mbuf);
+    }
+    const uint16_t sent = ready ? rte_eth_tx_burst(port_id_, q, mbufs, ready) : 0;
+    for (uint16_t i = 0; i < ready; i++) {
+      if (i < sent) {
+        if (shared[i]) BufPool::release(pkt[i]);  // the caller's reference
+        if (orig[i]) BufPool::release(orig[i]);
+      } else {
+        tx_untake(pkt[i], shared[i]);
+        if (orig[i]) BufPool::release(pkt[i]);  // the copy; the caller keeps orig
+      }
+    }
+    done += sent;
+    if (sent < ready) break;
+    if (too_long) {  // taken and dropped, so the caller does not retry it forever
+      BufPool::release(bufs[done++]);
+      tx_dropped_.store(tx_dropped_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    } else if (ready < chunk) {
+      break;
+    }
+  }
+  return done;
+}
+
+DpdkStats DpdkPort::stats() const {
+  rte_eth_stats s;
+  if (int r = rte_eth_stats_get(port_id_, &s); r != 0)
+    throw std::runtime_error("DpdkPort(" + name_ + "): rte_eth_stats_get failed: " + err_text(r));
+  DpdkStats d;
+  d.rx_packets = s.ipackets;
+  d.tx_packets = s.opackets;
+  d.rx_bytes = s.ibytes;
+  d.tx_bytes = s.obytes;
+  d.rx_missed = s.imissed;
+  d.rx_errors = s.ierrors;
+  d.tx_errors = s.oerrors;
+  d.rx_no_mbuf = s.rx_nombuf;
+  return d;
+}
+
+}  // namespace slip::net

@@ -1,0 +1,344 @@
+// The slip stack: receive dispatch run to completion on the polling kthread,
+// ARP resolution with a pending queue, routing, and transmit.
+#include "net/stack/slip_stack.h"
+
+#include <random>
+
+#include "net/proto/arp.h"
+#include "net/proto/ether.h"
+#include "net/proto/icmp.h"
+#include "net/proto/ipv4.h"
+#include "net/stack/sockets.h"
+#include "slip/runtime/runtime.h"
+
+namespace slip::net::stack {
+
+using namespace proto;
+
+SlipStack::SlipStack(Nic& nic, const StackConfig& cfg)
+    : nic_(nic), cfg_(cfg), caps_(nic.caps()), mac_(caps_.mac), udp_(65536, nullptr), listeners_(65536, nullptr) {
+  if (cfg.ip.is_zero()) throw std::invalid_argument("slip stack: no IPv4 address configured (StackConfig::ip)");
+  if (cfg.prefix_len > 32) throw std::invalid_argument("slip stack: prefix_len must be 0..32");
+  if (cfg.ephemeral_lo == 0 || cfg.ephemeral_lo > cfg.ephemeral_hi)
+    throw std::invalid_argument("slip stack: ephemeral port range is empty");
+  for (unsigned i = 0; i < 65; i++) ctrs_.push_back(std::make_unique<NetCounters>());  // foreign + 64 kthreads
+  std::random_device rd;
+  iss_secret_ = (uint64_t{rd()} << 32) | rd();
+  next_ephemeral_ = static_cast<uint16_t>(cfg.ephemeral_lo + iss_secret_ % (cfg.ephemeral_hi - cfg.ephemeral_lo + 1));
+  tmr_heap_.reserve(4096);
+  for (const auto& [ip, mac] : cfg.static_arp) {
+    ArpEntry& e = arp_[ip.v];
+    e.mac = mac;
+    e.resolved = e.permanent = true;
+  }
+  rt::add_poller(this);
+  if (cfg.gratuitous_arp) {
+    if (PacketBuf* b = alloc()) {
+      if (build_arp_gratuitous(*b, mac_, cfg_.ip) && pad_to_min_frame(*b)) transmit(b);
+      else BufPool::release(b);
+    }
+  }
+}
+
+SlipStack::~SlipStack() {
+  rt::remove_poller(this);
+  for (auto& [ip, e] : arp_)
+    for (PacketBuf* b : e.pending) BufPool::release(b);
+  conns_.clear();
+}
+
+NetCounters& SlipStack::ctr() noexcept {
+  const size_t i = static_cast<size_t>(rt::kthread_index() + 1);
+  return *ctrs_[i < ctrs_.size() ? i : 0];
+}
+
+void SlipStack::counters(NetCounters& out) const {
+  for (const auto& c : ctrs_) {
+    for (size_t i = 0; i < c->drops.size(); i++) NetCounters::inc(out.drops[i], c->drops[i].load());
+    NetCounters::inc(out.rx_frames, c->rx_frames.load());
+    NetCounters::inc(out.rx_bytes, c->rx_bytes.load());
+    NetCounters::inc(out.tx_frames, c->tx_frames.load());
+    NetCounters::inc(out.tx_bytes, c->tx_bytes.load());
+    NetCounters::inc(out.arp_requests_sent, c->arp_requests_sent.load());
+    NetCounters::inc(out.arp_replies_sent, c->arp_replies_sent.load());
+    NetCounters::inc(out.icmp_echo_replies, c->icmp_echo_replies.load());
+    NetCounters::inc(out.tx_no_route, c->tx_no_route.load());
+    NetCounters::inc(out.tx_arp_pending_drops, c->tx_arp_pending_drops.load());
+    NetCounters::inc(out.tx_ring_full, c->tx_ring_full.load());
+  }
+}
+
+PacketBuf* SlipStack::alloc() noexcept {
+  PacketBuf* b = nic_.alloc_tx();
+  if (!b) ctr().drop(Drop::kNoBuffer);
+  return b;
+}
+
+uint32_t SlipStack::new_iss(const FlowKey& k) noexcept {
+  // RFC 6528: a keyed hash of the 4-tuple plus a clock that ticks every 4 us.
+  return static_cast<uint32_t>(FlowHash{}(k) ^ iss_secret_) + static_cast<uint32_t>(now_ns() / 4000);
+}
+
+void SlipStack::transmit(PacketBuf* b) noexcept {
+  NetCounters& c = ctr();
+  const size_t len = b->chain_len();
+  tx_lk_.lock();
+  const uint16_t sent = nic_.tx_burst(0, &b, 1);
+  tx_lk_.unlock();
+  if (sent == 1) {
+    NetCounters::inc(c.tx_frames);
+    NetCounters::inc(c.tx_bytes, len);
+  } else {
+    NetCounters::inc(c.tx_ring_full);
+    BufPool::release(b);
+  }
+}
+
+Ipv4Addr SlipStack::next_hop(Ipv4Addr dst) const noexcept {
+  const uint32_t mask = cfg_.prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - cfg_.prefix_len);
+  if ((dst.v & mask) == (cfg_.ip.v & mask) || dst.is_broadcast()) return dst;
+  return cfg_.gateway;  // zero when there is no default route
+}
+
+void SlipStack::ip_output(PacketBuf* b, Ipv4Addr dst, uint8_t proto, bool ect) noexcept {
+  Ipv4Tx tx;
+  tx.src = cfg_.ip;
+  tx.dst = dst;
+  tx.proto = proto;
+  tx.tos = ect ? 0x02 : 0;  // ECT(0)
+  uint16_t id = ip_id_.fetch_add(1, std::memory_order_relaxed);
+  if (!push_ipv4(*b, tx, id, caps_.tx_ip_csum)) {
+    ctr().drop(Drop::kNoBuffer);
+    BufPool::release(b);
+    return;
+  }
+  const Ipv4Addr hop = next_hop(dst);
+  if (hop.is_zero()) {
+    NetCounters::inc(ctr().tx_no_route);
+    BufPool::release(b);
+    return;
+  }
+  MacAddr dmac = MacAddr::broadcast();
+  if (!hop.is_broadcast()) {
+    arp_lk_.lock();
+    ArpEntry& e = arp_[hop.v];
+    const uint64_t now = now_ns();
+    if (!(e.resolved && (e.permanent || now < e.expires))) {
+      const bool first = e.pending.empty() && e.retries == 0;
+      if (e.pending.size() < kArpPending) {
+        e.pending.push_back(b);
+      } else {
+        NetCounters::inc(ctr().tx_arp_pending_drops);
+        BufPool::release(b);
+      }
+      if (first) {
+        e.retries = 1;
+        e.next_retry = now + cfg_.arp_retry_ns;
+      }
+      arp_lk_.unlock();
+      if (first) arp_request(hop);
+      return;
+    }
+    dmac = e.mac;
+    arp_lk_.unlock();
+  }
+  if (!push_ether(*b, dmac, mac_, kEtherTypeIpv4) || !pad_to_min_frame(*b)) {
+    ctr().drop(Drop::kNoBuffer);
+    BufPool::release(b);
+    return;
+  }
+  transmit(b);
+}
+
+void SlipStack::arp_request(Ipv4Addr target) noexcept {
+  PacketBuf* b = alloc();
+  if (!b) return;
+  if (!build_arp_request(*b, mac_, cfg_.ip, target) || !pad_to_min_frame(*b)) {
+    BufPool::release(b);
+    return;
+  }
+  NetCounters::inc(ctr().arp_requests_sent);
+  transmit(b);
+}
+
+// Records ip -> mac and releases the packets that waited for it.
+void SlipStack::arp_learn(Ipv4Addr ip, MacAddr mac, bool create) noexcept {
+  std::vector<PacketBuf*> ready;
+  arp_lk_.lock();
+  auto it = arp_.find(ip.v);
+  if (it == arp_.end() && !create) {
+    arp_lk_.unlock();
+    return;
+  }
+  ArpEntry& e = it != arp_.end() ? it->second : arp_[ip.v];
+  if (!e.permanent) {
+    e.mac = mac;
+    e.resolved = true;
+    e.expires = now_ns() + cfg_.arp_timeout_ns;
+    e.retries = 0;
+  }
+  ready.swap(e.pending);
+  e.pending.reserve(kArpPending);
+  const MacAddr to = e.mac;
+  arp_lk_.unlock();
+  for (PacketBuf* b : ready) {
+    if (!push_ether(*b, to, mac_, kEtherTypeIpv4) || !pad_to_min_frame(*b)) {
+      BufPool::release(b);
+      continue;
+    }
+    transmit(b);
+  }
+}
+
+void SlipStack::arp_tick(uint64_t now) noexcept {
+  std::vector<Ipv4Addr> retry;
+  std::vector<PacketBuf*> dead;
+  arp_lk_.lock();
+  for (auto& [ip, e] : arp_) {
+    if (e.pending.empty() || e.resolved || now < e.next_retry) continue;
+    if (e.retries >= cfg_.arp_max_retries) {
+      dead.insert(dead.end(), e.pending.begin(), e.pending.end());
+      e.pending.clear();
+      e.retries = 0;
+      continue;
+    }
+    e.retries++;
+    e.next_retry = now + cfg_.arp_retry_ns;
+    retry.push_back(Ipv4Addr(ip));
+  }
+  arp_lk_.unlock();
+  for (PacketBuf* b : dead) {
+    NetCounters::inc(ctr().tx_arp_pending_drops);
+    BufPool::release(b);
+  }
+  for (Ipv4Addr ip : retry) arp_request(ip);
+}
+
+void SlipStack::rx_arp(PacketBuf* b, const ArpPacket& a) noexcept {
+  const bool for_us = a.tpa() == cfg_.ip;
+  if (!a.spa().is_zero()) arp_learn(a.spa(), a.sha, for_us);  // RFC 826: merge, add if for us
+  if (a.op() == kArpOpRequest && for_us) {
+    const MacAddr req_mac = a.sha;
+    const Ipv4Addr req_ip = a.spa();
+    BufPool::release(b);
+    if (PacketBuf* r = alloc()) {
+      if (build_arp_reply(*r, mac_, cfg_.ip, req_mac, req_ip) && pad_to_min_frame(*r)) {
+        NetCounters::inc(ctr().arp_replies_sent);
+        transmit(r);
+      } else {
+        BufPool::release(r);
+      }
+    }
+    return;
+  }
+  if (!for_us && a.op() == kArpOpRequest) ctr().drop(Drop::kArpNotForUs);
+  BufPool::release(b);
+}
+
+void SlipStack::rx_icmp(PacketBuf* b, const RxFrame& f) noexcept {
+  if (f.icmp.hdr->type == kIcmpEchoRequest && !b->next && icmp_echo_reply_in_place(*b, mac_, cfg_.ip)) {
+    NetCounters::inc(ctr().icmp_echo_replies);
+    b->offload_flags = 0;
+    transmit(b);
+    return;
+  }
+  ctr().drop(Drop::kIcmpType);
+  BufPool::release(b);
+}
+
+void SlipStack::send_port_unreachable(const RxFrame& f) noexcept {
+  // RFC 1122 §3.2.2: never about broadcasts.
+  if (f.ip.hdr->dst() != cfg_.ip) return;
+  PacketBuf* b = alloc();
+  if (!b) return;
+  if (!build_icmp_unreach(*b, kIcmpCodePortUnreach, reinterpret_cast<const uint8_t*>(f.ip.hdr),
+                          f.ip.hdr_len + f.ip.payload_len)) {
+    BufPool::release(b);
+    return;
+  }
+  ip_output(b, f.ip.hdr->src(), kIpProtoIcmp);
+}
+
+void SlipStack::rx_udp(PacketBuf* b, const RxFrame& f) noexcept {
+  const uint16_t port = f.udp.hdr->dport();
+  tab_lk_.lock();
+  UdpSock* s = udp_[port];
+  if (!s) {
+    tab_lk_.unlock();
+    ctr().drop(Drop::kUdpNoPort);
+    send_port_unreachable(f);
+    BufPool::release(b);
+    return;
+  }
+  const Endpoint from{f.ip.hdr->src(), f.udp.hdr->sport()};
+  b->adj(static_cast<size_t>(f.udp.payload - b->data));
+  b->len = f.udp.payload_len;
+  s->deliver(b, from);  // under tab_lk_: the socket cannot be unbound meanwhile
+  tab_lk_.unlock();
+}
+
+void SlipStack::rx_frame(PacketBuf* b, uint64_t now) noexcept {
+  NetCounters& c = ctr();
+  NetCounters::inc(c.rx_frames);
+  NetCounters::inc(c.rx_bytes, b->len);
+  if (b->next) {  // the parsers want one contiguous segment
+    c.drop(Drop::kNoBuffer);
+    BufPool::release(b);
+    return;
+  }
+  const Parsed<RxFrame> p = decode_frame(*b);
+  if (!p) {
+    c.drop(p.drop);
+    BufPool::release(b);
+    return;
+  }
+  const RxFrame& f = p.view;
+  const MacAddr& dst = f.eth.hdr->dst;
+  if (dst != mac_ && !dst.is_broadcast() && !dst.is_multicast()) {
+    c.drop(Drop::kEthNotForUs);
+    BufPool::release(b);
+    return;
+  }
+  if (f.arp) {
+    rx_arp(b, *f.arp);
+    return;
+  }
+  const Ipv4Addr ipdst = f.ip.hdr->dst();
+  if (ipdst != cfg_.ip && !(ipdst.is_broadcast() && f.ip.hdr->proto == kIpProtoUdp)) {
+    c.drop(Drop::kIpNotForUs);
+    BufPool::release(b);
+    return;
+  }
+  switch (f.ip.hdr->proto) {
+    case kIpProtoIcmp:
+      rx_icmp(b, f);
+      return;
+    case kIpProtoUdp:
+      rx_udp(b, f);
+      return;
+    case kIpProtoTcp:
+      rx_tcp(b, f, now);
+      return;
+    default:
+      c.drop(Drop::kIpProto);
+      BufPool::release(b);
+  }
+}
+
+unsigned SlipStack::poll(unsigned) noexcept {
+  if (!rx_lk_.try_lock()) return 0;
+  const uint64_t now = now_ns();
+  PacketBuf* bufs[kBurst];
+  const uint16_t n = nic_.rx_burst(0, bufs, kBurst);
+  for (uint16_t i = 0; i < n; i++) rx_frame(bufs[i], now);
+  run_timers(now);
+  if (now >= next_arp_tick_) {
+    arp_tick(now);
+    next_arp_tick_ = now + 10'000'000;
+  }
+  reap();
+  rx_lk_.unlock();
+  return n;
+}
+
+}  // namespace slip::net::stack

@@ -1,0 +1,120 @@
+// The slip stack's internals: receive dispatch, ARP, routing and transmit,
+// the socket tables, and the TCP timer heap. Not API.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "net/proto/rx.h"
+#include "slip/net/stack.h"
+#include "slip/runtime/poll.h"
+#include "slip/runtime/spinlock.h"
+
+namespace slip::net::stack {
+
+class UdpSock;
+class TcpCore;
+class TcpListenSock;
+
+// A connection's 4-tuple, the key of the TCP table.
+struct FlowKey {
+  Endpoint local, remote;
+  friend bool operator==(const FlowKey&, const FlowKey&) = default;
+};
+struct FlowHash {
+  size_t operator()(const FlowKey& k) const noexcept {
+    uint64_t h = (uint64_t{k.remote.ip.v} << 32) ^ (uint64_t{k.remote.port} << 16) ^ k.local.port;
+    h ^= uint64_t{k.local.ip.v} * 0x9E3779B97F4A7C15ull;
+    h ^= h >> 29;
+    return static_cast<size_t>(h * 0xBF58476D1CE4E5B9ull);
+  }
+};
+
+class SlipStack final : public Stack, public rt::Poller {
+ public:
+  SlipStack(Nic& nic, const StackConfig& cfg);
+  ~SlipStack() override;
+
+  Result<std::unique_ptr<UdpConn>> udp_bind(uint16_t port) override;
+  Result<std::unique_ptr<TcpListener>> tcp_listen(uint16_t port, int backlog) override;
+  Result<std::unique_ptr<TcpConn>> tcp_dial(Endpoint remote, uint64_t deadline) override;
+  Ipv4Addr ip() const override { return cfg_.ip; }
+  void counters(NetCounters& out) const override;
+
+  unsigned poll(unsigned kthread) noexcept override;
+  uint64_t max_park_ns() const noexcept override { return cfg_.max_park_ns; }
+
+  // For sockets.
+  const StackConfig& cfg() const noexcept { return cfg_; }
+  MacAddr mac() const noexcept { return mac_; }
+  NetCounters& ctr() noexcept;
+  PacketBuf* alloc() noexcept;
+  // Prepends IPv4 and Ethernet to the L4 datagram in b and sends it to dst
+  // (resolving the next hop); takes b in every case.
+  void ip_output(PacketBuf* b, Ipv4Addr dst, uint8_t proto, bool ect = false) noexcept;
+  bool tx_csum_offload() const noexcept { return caps_.tx_l4_csum; }
+  uint32_t new_iss(const FlowKey& k) noexcept;
+
+  // UDP table.
+  void udp_unbind(uint16_t port) noexcept;
+  // TCP tables; the core lock is held by callers of timer_update.
+  void tcp_unlisten(uint16_t port) noexcept;
+  bool tcp_insert(const FlowKey& k, std::shared_ptr<TcpCore> c) noexcept;
+  void tcp_reap(TcpCore* c) noexcept;          // remove once closed (done in poll)
+  void timer_update(TcpCore* c, uint64_t deadline) noexcept;
+
+ private:
+  friend class TcpCore;
+  void rx_frame(PacketBuf* b, uint64_t now) noexcept;
+  void rx_arp(PacketBuf* b, const proto::ArpPacket& a) noexcept;
+  void rx_icmp(PacketBuf* b, const proto::RxFrame& f) noexcept;
+  void rx_udp(PacketBuf* b, const proto::RxFrame& f) noexcept;
+  void rx_tcp(PacketBuf* b, const proto::RxFrame& f, uint64_t now) noexcept;
+  void send_rst(const proto::RxFrame& f) noexcept;
+  void send_port_unreachable(const proto::RxFrame& f) noexcept;
+  void transmit(PacketBuf* b) noexcept;
+  void arp_learn(Ipv4Addr ip, MacAddr mac, bool create) noexcept;
+  void arp_request(Ipv4Addr target) noexcept;
+  void arp_tick(uint64_t now) noexcept;
+  void run_timers(uint64_t now) noexcept;
+  void reap() noexcept;
+  Ipv4Addr next_hop(Ipv4Addr dst) const noexcept;
+
+  Nic& nic_;
+  StackConfig cfg_;
+  NicCaps caps_;
+  MacAddr mac_;
+  std::vector<std::unique_ptr<NetCounters>> ctrs_;  // [0]: foreign threads, [i+1]: kthread i
+  rt::SpinLock rx_lk_, tx_lk_;
+  std::atomic<uint16_t> ip_id_{1};
+  uint64_t iss_secret_;
+
+  struct ArpEntry {
+    MacAddr mac;
+    bool resolved = false, permanent = false;
+    uint64_t expires = 0, next_retry = 0;
+    uint32_t retries = 0;
+    std::vector<PacketBuf*> pending;  // capacity reserved once; at most kArpPending
+  };
+  static constexpr size_t kArpPending = 8;
+  rt::SpinLock arp_lk_;
+  std::unordered_map<uint32_t, ArpEntry> arp_;
+  uint64_t next_arp_tick_ = 0;
+
+  rt::SpinLock tab_lk_;  // guards the socket tables below
+  std::vector<UdpSock*> udp_;                     // by port
+  std::vector<TcpListenSock*> listeners_;         // by port
+  std::unordered_map<FlowKey, std::shared_ptr<TcpCore>, FlowHash> conns_;
+  std::vector<TcpCore*> dead_;
+  uint16_t next_ephemeral_;
+
+  rt::SpinLock tmr_lk_;  // TCP timer heap: cores by next deadline
+  std::vector<TcpCore*> tmr_heap_;
+  void heap_fix(size_t i) noexcept;
+  void heap_remove(TcpCore* c) noexcept;
+};
+
+}  // namespace slip::net::stack

@@ -1,0 +1,359 @@
+// UDP sockets, TCP connections (a Tcb under a lock, with wake-ups), listeners,
+// and the TcpConn conveniences shared by every backend.
+#include "net/stack/sockets.h"
+
+#include <cstring>
+
+#include "net/proto/tcp_wire.h"
+#include "net/proto/udp.h"
+#include "slip/runtime/runtime.h"
+
+namespace slip::net {
+
+Result<size_t> TcpConn::readv(const iovec* iov, int n, uint64_t deadline) {
+  for (int i = 0; i < n; i++)
+    if (iov[i].iov_len) return read(iov[i].iov_base, iov[i].iov_len, deadline);  // one read, like a short readv
+  return size_t{0};
+}
+
+Result<size_t> TcpConn::writev(const iovec* iov, int n, uint64_t deadline) {
+  size_t total = 0;
+  for (int i = 0; i < n; i++) {
+    Result<size_t> r = write_full(iov[i].iov_base, iov[i].iov_len, deadline);
+    if (!r) return total ? Result<size_t>(total) : r;
+    total += *r;
+  }
+  return total;
+}
+
+Result<size_t> TcpConn::read_full(void* buf, size_t len, uint64_t deadline) {
+  size_t got = 0;
+  while (got < len) {
+    Result<size_t> r = read(static_cast<uint8_t*>(buf) + got, len - got, deadline);
+    if (!r) return r;
+    if (*r == 0) return err(ENODATA);  // EOF before len bytes
+    got += *r;
+  }
+  return got;
+}
+
+Result<size_t> TcpConn::write_full(const void* buf, size_t len, uint64_t deadline) {
+  size_t put = 0;
+  while (put < len) {
+    Result<size_t> r = write(static_cast<const uint8_t*>(buf) + put, len - put, deadline);
+    if (!r) return r;
+    put += *r;
+  }
+  return put;
+}
+
+namespace stack {
+
+using namespace proto;
+
+// ---- UDP --------------------------------------------------------------------
+
+UdpSock::~UdpSock() {
+  st_->udp_unbind(port_);
+  for (Dgram& d : q_) BufPool::release(d.buf);
+}
+
+void UdpSock::deliver(PacketBuf* b, Endpoint from) noexcept {
+  lk_.lock();
+  if (q_.size() >= st_->cfg().udp_queue) {
+    lk_.unlock();
+    st_->ctr().drop(Drop::kUdpQueueFull);
+    BufPool::release(b);
+    return;
+  }
+  q_.push_back({b, from});
+  readers_.wake_one();
+  lk_.unlock();
+}
+
+Result<size_t> UdpSock::read_from(void* buf, size_t len, Endpoint* from, uint64_t deadline) {
+  lk_.lock();
+  while (q_.empty()) {
+    if (deadline == kNoDeadline) readers_.wait(lk_);
+    else if (!readers_.wait_until(lk_, deadline)) {
+      lk_.lock();
+      if (q_.empty()) {
+        lk_.unlock();
+        return err(ETIMEDOUT);
+      }
+      break;
+    }
+    lk_.lock();
+  }
+  Dgram d = q_.front();
+  q_.pop_front();
+  lk_.unlock();
+  const size_t n = std::min<size_t>(len, d.buf->len);
+  std::memcpy(buf, d.buf->data, n);
+  if (from) *from = d.from;
+  BufPool::release(d.buf);
+  return n;
+}
+
+Result<size_t> UdpSock::write_to(const void* buf, size_t len, Endpoint to) {
+  if (len > 1472) return err(EMSGSIZE);  // no fragmentation: one Ethernet frame
+  PacketBuf* b = st_->alloc();
+  if (!b) return err(ENOBUFS);
+  uint8_t* p = b->append(len);
+  if (!p) {
+    BufPool::release(b);
+    return err(EMSGSIZE);
+  }
+  std::memcpy(p, buf, len);
+  if (!push_udp(*b, local(), to, st_->tx_csum_offload())) {
+    BufPool::release(b);
+    return err(ENOBUFS);
+  }
+  st_->ip_output(b, to.ip, kIpProtoUdp);
+  return len;
+}
+
+// ---- TCP connections -----------------------------------------------------------
+
+TcpCore::TcpCore(SlipStack* st, const FlowKey& key) : st_(st), key_(key), tcb_(st->cfg().tcp, &TcpCore::emit, this) {}
+
+TcpCore::~TcpCore() = default;
+
+void TcpCore::emit(void* ctx, const tcp::OutSeg& seg) {
+  auto* self = static_cast<TcpCore*>(ctx);
+  SlipStack* st = self->st_;
+  PacketBuf* b = st->alloc();
+  if (!b) return;  // TCP retransmits; the drop is counted
+  if (seg.len) {
+    uint8_t* p = b->append(seg.len);
+    if (!p) {
+      BufPool::release(b);
+      return;
+    }
+    seg.payload->read_at(seg.payload_off, p, seg.len);
+  }
+  TcpOptions o;
+  o.has_mss = seg.opts.mss != 0;
+  o.mss = seg.opts.mss;
+  o.has_wscale = seg.opts.wscale >= 0;
+  o.wscale = static_cast<uint8_t>(seg.opts.wscale < 0 ? 0 : seg.opts.wscale);
+  o.sack_permitted = seg.opts.sack_ok;
+  o.has_ts = seg.opts.has_ts;
+  o.ts_val = seg.opts.ts_val;
+  o.ts_ecr = seg.opts.ts_ecr;
+  o.sack_count = seg.opts.n_sack;
+  for (uint8_t i = 0; i < seg.opts.n_sack; i++) o.sacks[i] = {seg.opts.sack[i].start, seg.opts.sack[i].end};
+  uint8_t opts[kTcpMaxOptLen];
+  TcpTx tx;
+  tx.src = self->key_.local;
+  tx.dst = self->key_.remote;
+  tx.seq = seg.seq;
+  tx.ack = seg.ack;
+  tx.flags = seg.flags;
+  tx.window = seg.wnd;
+  tx.opts = opts;
+  tx.opts_len = (seg.flags & tcp::kSyn) ? write_syn_options(opts, o) : write_data_options(opts, o);
+  if (!push_tcp(*b, tx, st->tx_csum_offload())) {
+    BufPool::release(b);
+    return;
+  }
+  st->ip_output(b, tx.dst.ip, kIpProtoTcp, seg.ect);
+}
+
+void TcpCore::after(uint64_t now) noexcept {
+  (void)now;
+  const uint32_t ev = tcb_.take_events();
+  if (ev & (tcp::kEvReadable | tcp::kEvClosed)) readers_.wake_all();
+  if (ev & (tcp::kEvWritable | tcp::kEvEstablished | tcp::kEvClosed)) writers_.wake_all();
+  if (parent_ && (ev & (tcp::kEvEstablished | tcp::kEvClosed))) {
+    TcpListenSock* l = parent_;
+    parent_ = nullptr;
+    if (ev & tcp::kEvEstablished && !(ev & tcp::kEvClosed)) l->established(shared_from_this());
+    else l->half_open_gone(this);
+  }
+  st_->timer_update(this, tcb_.next_deadline());
+  if (tcb_.state() == tcp::State::kClosed && !reaped_) {
+    reaped_ = true;
+    st_->tcp_reap(this);
+  }
+}
+
+void TcpCore::input(const tcp::InSeg& seg, uint64_t now) noexcept {
+  rt::SpinGuard g(lk_);
+  tcb_.input(seg, now);
+  after(now);
+}
+
+void TcpCore::accept_syn(const tcp::InSeg& syn, uint64_t now, TcpListenSock* parent) noexcept {
+  rt::SpinGuard g(lk_);
+  parent_ = parent;
+  {
+    rt::SpinGuard pg(parent->lk_);
+    parent->children_.push_back(this);
+  }
+  tcb_.accept_syn(syn, now, st_->new_iss(key_));
+  after(now);
+}
+
+void TcpCore::detach_parent() noexcept {
+  rt::SpinGuard g(lk_);
+  if (!parent_) return;
+  parent_ = nullptr;
+  tcb_.abort(now_ns());  // the listener is gone: refuse the half-open connection
+  after(now_ns());
+}
+
+void TcpCore::on_timer(uint64_t now) noexcept {
+  rt::SpinGuard g(lk_);
+  tcb_.on_tick(now);
+  after(now);
+}
+
+Result<bool> TcpCore::connect(uint64_t deadline) {
+  lk_.lock();
+  tcb_.connect(now_ns(), st_->new_iss(key_));
+  after(now_ns());
+  for (;;) {
+    const tcp::State s = tcb_.state();
+    if (s == tcp::State::kEstablished || s == tcp::State::kCloseWait) {
+      lk_.unlock();
+      return true;
+    }
+    if (s == tcp::State::kClosed) {
+      const int e = tcb_.error() ? tcb_.error() : ECONNREFUSED;
+      lk_.unlock();
+      return err(e);
+    }
+    if (deadline == kNoDeadline) writers_.wait(lk_);
+    else if (!writers_.wait_until(lk_, deadline)) {
+      lk_.lock();
+      tcb_.abort(now_ns());
+      after(now_ns());
+      lk_.unlock();
+      return err(ETIMEDOUT);
+    }
+    lk_.lock();
+  }
+}
+
+Result<size_t> TcpCore::read(void* buf, size_t len, uint64_t deadline) {
+  lk_.lock();
+  for (;;) {
+    const size_t n = tcb_.read(static_cast<uint8_t*>(buf), len, now_ns());
+    if (n > 0 || len == 0) {
+      after(now_ns());
+      lk_.unlock();
+      return n;
+    }
+    if (tcb_.peer_finished()) {
+      lk_.unlock();
+      return size_t{0};
+    }
+    if (tcb_.state() == tcp::State::kClosed) {
+      const int e = tcb_.error();
+      lk_.unlock();
+      return e ? Result<size_t>(err(e)) : Result<size_t>(size_t{0});
+    }
+    if (deadline == kNoDeadline) readers_.wait(lk_);
+    else if (!readers_.wait_until(lk_, deadline)) return err(ETIMEDOUT);
+    lk_.lock();
+  }
+}
+
+Result<size_t> TcpCore::write(const void* buf, size_t len, uint64_t deadline) {
+  lk_.lock();
+  for (;;) {
+    const tcp::State s = tcb_.state();
+    if (s == tcp::State::kClosed || !(s == tcp::State::kEstablished || s == tcp::State::kCloseWait)) {
+      const int e = tcb_.error() ? tcb_.error() : EPIPE;
+      lk_.unlock();
+      return err(e);
+    }
+    const size_t n = tcb_.write(static_cast<const uint8_t*>(buf), len, now_ns());
+    if (n > 0 || len == 0) {
+      after(now_ns());
+      lk_.unlock();
+      return n;
+    }
+    if (deadline == kNoDeadline) writers_.wait(lk_);
+    else if (!writers_.wait_until(lk_, deadline)) return err(ETIMEDOUT);
+    lk_.lock();
+  }
+}
+
+void TcpCore::shutdown() noexcept {
+  rt::SpinGuard g(lk_);
+  tcb_.shutdown_write(now_ns());
+  after(now_ns());
+}
+
+void TcpCore::close() noexcept {
+  rt::SpinGuard g(lk_);
+  // Unread data at close means the application lost it: RST (RFC 2525 §2.17).
+  if (tcb_.readable() > 0) tcb_.abort(now_ns());
+  else tcb_.shutdown_write(now_ns());
+  after(now_ns());
+}
+
+void TcpCore::abort() noexcept {
+  rt::SpinGuard g(lk_);
+  tcb_.abort(now_ns());
+  after(now_ns());
+}
+
+// ---- TCP listeners ---------------------------------------------------------------
+
+TcpListenSock::~TcpListenSock() {
+  st_->tcp_unlisten(port_);
+  std::vector<TcpCore*> kids;
+  std::deque<std::shared_ptr<TcpCore>> ready;
+  {
+    rt::SpinGuard g(lk_);
+    kids.swap(children_);
+    ready.swap(ready_);
+  }
+  for (TcpCore* c : kids) c->detach_parent();
+  for (auto& c : ready) c->abort();
+}
+
+bool TcpListenSock::admit() noexcept {
+  rt::SpinGuard g(lk_);
+  if (half_open_ >= st_->cfg().syn_queue || ready_.size() >= backlog_) return false;
+  half_open_++;
+  return true;
+}
+
+void TcpListenSock::established(std::shared_ptr<TcpCore> c) noexcept {
+  rt::SpinGuard g(lk_);
+  half_open_--;
+  std::erase(children_, c.get());
+  ready_.push_back(std::move(c));
+  acceptors_.wake_one();
+}
+
+void TcpListenSock::half_open_gone(TcpCore* c) noexcept {
+  rt::SpinGuard g(lk_);
+  half_open_--;
+  std::erase(children_, c);
+}
+
+Result<std::unique_ptr<TcpConn>> TcpListenSock::accept(uint64_t deadline) {
+  lk_.lock();
+  while (ready_.empty()) {
+    if (deadline == kNoDeadline) acceptors_.wait(lk_);
+    else if (!acceptors_.wait_until(lk_, deadline)) return err(ETIMEDOUT);
+    lk_.lock();
+  }
+  std::shared_ptr<TcpCore> c = std::move(ready_.front());
+  ready_.pop_front();
+  lk_.unlock();
+  return std::unique_ptr<TcpConn>(std::make_unique<TcpConnHandle>(std::move(c)));
+}
+
+}  // namespace stack
+
+std::unique_ptr<Stack> make_slip_stack(Nic& nic, const StackConfig& cfg) {
+  return std::make_unique<stack::SlipStack>(nic, cfg);
+}
+
+}  // namespace slip::net

@@ -1,0 +1,118 @@
+// UDP and TCP sockets of the slip stack. A TcpCore is the connection shared by
+// the stack's table and the application's handle; it outlives the handle
+// while FIN, TIME_WAIT and retransmissions finish in the background.
+#pragma once
+
+#include <deque>
+#include <memory>
+
+#include "net/stack/slip_stack.h"
+#include "net/tcp/tcb.h"
+#include "slip/runtime/wait_queue.h"
+
+namespace slip::net::stack {
+
+class UdpSock final : public UdpConn {
+ public:
+  UdpSock(SlipStack* st, uint16_t port) : st_(st), port_(port) {}
+  ~UdpSock() override;
+  Result<size_t> read_from(void* buf, size_t len, Endpoint* from, uint64_t deadline) override;
+  Result<size_t> write_to(const void* buf, size_t len, Endpoint to) override;
+  Endpoint local() const override { return {st_->ip(), port_}; }
+  // From the receive path: takes b (payload at b->data, len b->len) or drops it.
+  void deliver(PacketBuf* b, Endpoint from) noexcept;
+
+ private:
+  struct Dgram {
+    PacketBuf* buf;
+    Endpoint from;
+  };
+  SlipStack* st_;
+  uint16_t port_;
+  rt::SpinLock lk_;
+  std::deque<Dgram> q_;
+  rt::WaitQueue readers_;
+};
+
+class TcpCore : public std::enable_shared_from_this<TcpCore> {
+ public:
+  TcpCore(SlipStack* st, const FlowKey& key);
+  ~TcpCore();
+
+  // Receive path (rx lock held by the caller).
+  void input(const tcp::InSeg& seg, uint64_t now) noexcept;
+  void accept_syn(const tcp::InSeg& syn, uint64_t now, TcpListenSock* parent) noexcept;
+  void on_timer(uint64_t now) noexcept;
+  void detach_parent() noexcept;
+
+  // Application side (uthreads).
+  Result<bool> connect(uint64_t deadline);
+  Result<size_t> read(void* buf, size_t len, uint64_t deadline);
+  Result<size_t> write(const void* buf, size_t len, uint64_t deadline);
+  void shutdown() noexcept;
+  void close() noexcept;
+  void abort() noexcept;
+
+  const FlowKey& key() const noexcept { return key_; }
+  // Timer-heap bookkeeping, guarded by the stack's timer lock.
+  uint64_t tmr_deadline = UINT64_MAX;
+  size_t tmr_index = SIZE_MAX;
+
+ private:
+  static void emit(void* ctx, const tcp::OutSeg& seg);
+  // After any Tcb call, with lk_ held: wakes waiters, re-times, hands an
+  // established passive connection to its listener, reaps a closed one.
+  void after(uint64_t now) noexcept;
+
+  SlipStack* st_;
+  FlowKey key_;
+  rt::SpinLock lk_;
+  tcp::Tcb tcb_;
+  rt::WaitQueue readers_, writers_;
+  TcpListenSock* parent_ = nullptr;  // until accepted
+  bool reaped_ = false;
+};
+
+class TcpConnHandle final : public TcpConn {
+ public:
+  explicit TcpConnHandle(std::shared_ptr<TcpCore> c) : c_(std::move(c)) {}
+  ~TcpConnHandle() override { c_->close(); }
+  Result<size_t> read(void* buf, size_t len, uint64_t deadline) override { return c_->read(buf, len, deadline); }
+  Result<size_t> write(const void* buf, size_t len, uint64_t deadline) override {
+    return c_->write(buf, len, deadline);
+  }
+  void shutdown() override { c_->shutdown(); }
+  void close() override { c_->close(); }
+  void abort() override { c_->abort(); }
+  Endpoint local() const override { return c_->key().local; }
+  Endpoint remote() const override { return c_->key().remote; }
+
+ private:
+  std::shared_ptr<TcpCore> c_;
+};
+
+class TcpListenSock final : public TcpListener {
+ public:
+  TcpListenSock(SlipStack* st, uint16_t port, int backlog) : st_(st), port_(port), backlog_(backlog) {}
+  ~TcpListenSock() override;
+  Result<std::unique_ptr<TcpConn>> accept(uint64_t deadline) override;
+  Endpoint local() const override { return {st_->ip(), port_}; }
+
+  // Receive path: whether a new half-open connection may be created.
+  bool admit() noexcept;
+  void established(std::shared_ptr<TcpCore> c) noexcept;
+  void half_open_gone(TcpCore* c) noexcept;
+
+ private:
+  SlipStack* st_;
+  uint16_t port_;
+  size_t backlog_;
+  rt::SpinLock lk_;
+  std::deque<std::shared_ptr<TcpCore>> ready_;
+  size_t half_open_ = 0;
+  std::vector<TcpCore*> children_;  // half-open, to detach on close
+  rt::WaitQueue acceptors_;
+  friend class TcpCore;
+};
+
+}  // namespace slip::net::stack

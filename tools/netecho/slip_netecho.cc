@@ -1,0 +1,174 @@
+// slip-netecho: a Slipstream host on a DPDK port (direct mode) serving UDP and
+// TCP echo and a minimal HTTP page, and optionally dialing out once. It is the
+// Slipstream side of the Linux interop test and a quick way to poke the stack
+// by hand (ping, curl, nc against it).
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <string>
+
+#include "slip/net/dpdk.h"
+#include "slip/net/stack.h"
+#include "slip/runtime/runtime.h"
+#include "slip/runtime/sync.h"
+
+namespace net = slip::net;
+namespace rt = slip::rt;
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+// Accepts on port until stop, running serve(conn) in a uthread per connection.
+template <typename Serve>
+void serve_tcp(net::Stack& st, uint16_t port, Serve serve) {
+  auto lis = st.tcp_listen(port);
+  if (!lis) {
+    std::fprintf(stderr, "slip-netecho: listen on tcp/%u: %s\n", port, lis.message().c_str());
+    return;
+  }
+  auto l = std::shared_ptr<net::TcpListener>(std::move(*lis));
+  rt::spawn_detached([l, serve] {
+    while (!g_stop) {
+      auto c = l->accept(slip::now_ns() + 100'000'000);
+      if (!c) continue;
+      rt::spawn_detached([serve, c = std::shared_ptr<net::TcpConn>(std::move(*c))] { serve(*c); });
+    }
+  });
+}
+
+void echo_conn(net::TcpConn& c) {
+  char buf[16384];
+  for (;;) {
+    auto n = c.read(buf, sizeof buf);
+    if (!n || *n == 0 || !c.write_full(buf, *n)) return;
+  }
+}
+
+// Answers every request on a connection with a fixed page (HTTP/1.1 keep-alive).
+void http_conn(net::TcpConn& c) {
+  static const std::string kBody = "hello from slipstream\n";
+  static const std::string kResp = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
+                                   std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
+  std::string req;
+  char buf[4096];
+  for (;;) {
+    auto n = c.read(buf, sizeof buf);
+    if (!n || *n == 0) return;
+    req.append(buf, *n);
+    size_t end;
+    while ((end = req.find("\r\n\r\n")) != std::string::npos) {
+      req.erase(0, end + 4);
+      if (!c.write_full(kResp.data(), kResp.size())) return;
+    }
+    if (req.size() > 65536) return;  // no request headers that long
+  }
+}
+
+void serve_udp_echo(net::Stack& st, uint16_t port) {
+  auto u = st.udp_bind(port);
+  if (!u) return;
+  auto s = std::shared_ptr<net::UdpConn>(std::move(*u));
+  rt::spawn_detached([s] {
+    char buf[2048];
+    net::Endpoint from;
+    while (!g_stop) {
+      auto n = s->read_from(buf, sizeof buf, &from, slip::now_ns() + 100'000'000);
+      if (n) (void)s->write_to(buf, *n, from);
+    }
+  });
+}
+
+// Dials a TCP echo server, sends msg, and prints whether it came back.
+void dial_once(net::Stack& st, net::Endpoint to, const std::string& msg) {
+  auto c = st.tcp_dial(to, slip::now_ns() + 5'000'000'000);
+  if (!c) {
+    std::printf("dial %s: error %s\n", to.str().c_str(), c.message().c_str());
+    std::fflush(stdout);
+    return;
+  }
+  std::string got(msg.size(), '\0');
+  const bool ok = (*c)->write_full(msg.data(), msg.size()) &&
+                  (*c)->read_full(got.data(), got.size(), slip::now_ns() + 5'000'000'000) && got == msg;
+  std::printf("dial %s: %s\n", to.str().c_str(), ok ? "echo ok" : "echo mismatch");
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"slip-netecho: Slipstream echo/HTTP host on a DPDK port"};
+  std::string vdev, port_name = "net_tap0", ip_s, gw_s, prefix = "slip-netecho", dial_s, dial_msg = "hello linux";
+  int prefix_len = 24;
+  unsigned kthreads = 1;
+  uint16_t echo_port = 7, http_port = 80;
+  double duration = 0;
+  app.add_option("--vdev", vdev, "DPDK virtual device, e.g. net_tap0,iface=dtap0")->required();
+  app.add_option("--port-name", port_name, "ethdev name of the port to use");
+  app.add_option("--ip", ip_s, "this host's IPv4 address")->required();
+  app.add_option("--prefix-len", prefix_len, "subnet prefix length")->check(CLI::Range(0, 32));
+  app.add_option("--gateway", gw_s, "default gateway");
+  app.add_option("--file-prefix", prefix, "DPDK --file-prefix (unique per process)");
+  app.add_option("--kthreads", kthreads, "runtime kthreads")->check(CLI::Range(1, 64));
+  app.add_option("--echo-port", echo_port, "UDP and TCP echo port");
+  app.add_option("--http-port", http_port, "HTTP port");
+  app.add_option("--dial", dial_s, "after start, dial this TCP echo server (IP:PORT) once");
+  app.add_option("--dial-message", dial_msg, "what --dial sends");
+  app.add_option("--duration", duration, "seconds to run (0: until SIGTERM or SIGINT)");
+  CLI11_PARSE(app, argc, argv);
+
+  auto ip = net::Ipv4Addr::parse(ip_s);
+  if (!ip) {
+    std::fprintf(stderr, "error: --ip %s is not an IPv4 address\n", ip_s.c_str());
+    return 2;
+  }
+  net::StackConfig sc;
+  sc.ip = *ip;
+  sc.prefix_len = static_cast<uint8_t>(prefix_len);
+  if (!gw_s.empty()) {
+    auto gw = net::Ipv4Addr::parse(gw_s);
+    if (!gw) {
+      std::fprintf(stderr, "error: --gateway %s is not an IPv4 address\n", gw_s.c_str());
+      return 2;
+    }
+    sc.gateway = *gw;
+  }
+  std::optional<net::Endpoint> dial;
+  if (!dial_s.empty() && !(dial = net::Endpoint::parse(dial_s))) {
+    std::fprintf(stderr, "error: --dial %s is not IP:PORT\n", dial_s.c_str());
+    return 2;
+  }
+  std::signal(SIGTERM, [](int) { g_stop = true; });
+  std::signal(SIGINT, [](int) { g_stop = true; });
+  try {
+    net::eal_init(net::eal_args_for_test(vdev, prefix));
+    net::DpdkPortConfig pc;
+    pc.name = port_name;
+    net::DpdkPort port(pc);
+    rt::Config rc;
+    rc.kthreads = kthreads;
+    rt::run(rc, [&] {
+      auto st = net::make_slip_stack(port, sc);
+      serve_udp_echo(*st, echo_port);
+      serve_tcp(*st, echo_port, echo_conn);
+      serve_tcp(*st, http_port, http_conn);
+      std::printf("slip-netecho: %s on %s (mac %s): udp+tcp echo :%u, http :%u\n", ip->str().c_str(),
+                  port_name.c_str(), port.caps().mac.str().c_str(), echo_port, http_port);
+      std::fflush(stdout);
+      if (dial) rt::spawn_detached([&st, &dial, &dial_msg] { dial_once(*st, *dial, dial_msg); });
+      const uint64_t end = duration > 0 ? slip::now_ns() + static_cast<uint64_t>(duration * 1e9) : UINT64_MAX;
+      while (!g_stop && slip::now_ns() < end) rt::sleep_for(std::chrono::milliseconds(20));
+      g_stop = true;
+      rt::sleep_for(std::chrono::milliseconds(150));  // let servers see the stop flag
+      net::NetCounters c;
+      st->counters(c);
+      std::printf("slip-netecho: rx %lu frames, tx %lu frames, stopping\n", c.rx_frames.load(), c.tx_frames.load());
+    });
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

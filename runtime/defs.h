@@ -125,6 +125,7 @@ struct alignas(64) Kthread {
   std::atomic<bool> revoked{false};       // core taken away: hand work over and park
   uint32_t poll_tick = 0;
   std::atomic<bool> in_poll{false};       // remove_poller waits for this to clear
+  std::atomic<Poller*> blocked_in{nullptr};  // the blocking poller it sleeps in, if any
   bctx::fcontext_t sched_ctx = nullptr;
   void* sched_asan_fake_stack = nullptr;
   const void* sched_stack_bottom = nullptr;
@@ -152,12 +153,15 @@ struct Runtime {
   std::atomic<unsigned> n_active{0};              // kthreads [0, n_active) are granted
   std::atomic<Poller*> pollers[kMaxPollers] = {};
   std::atomic<unsigned> n_pollers{0};
+  std::atomic<Poller*> poller_sleeper{nullptr};  // at most one kthread sleeps in a poller
 };
 
 // Runs every registered poller for kthread k; returns the work they did.
 unsigned run_pollers(Runtime* rt, Kthread* k) noexcept;
 // Shortest max_park_ns() over the registered pollers.
 uint64_t pollers_max_park_ns(Runtime* rt) noexcept;
+// The first registered poller that can_block(), or nullptr.
+Poller* blocking_poller(Runtime* rt) noexcept;
 
 extern std::atomic<Runtime*> g_runtime;
 

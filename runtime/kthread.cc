@@ -41,9 +41,14 @@ void futex_wake(std::atomic<uint32_t>* word) noexcept {
 }
 
 void wake_kthread(Kthread* k) noexcept {
-  k->park_seq.fetch_add(1, std::memory_order_release);
+  k->park_seq.fetch_add(1, std::memory_order_seq_cst);
   futex_wake(&k->park_seq);
+  // A kthread asleep in a blocking poller (set before its idle bit) is woken there.
+  if (k->blocked_in.load(std::memory_order_seq_cst)) {
+    if (Poller* p = k->blocked_in.load(std::memory_order_acquire)) p->interrupt();
+  }
 }
+
 
 // Clears k's idle bit if set; true when this call did, i.e. owns waking it.
 bool claim_idle(Runtime* rt, unsigned i) noexcept {
@@ -135,17 +140,43 @@ void park_revoked(Runtime* rt, Kthread* k) noexcept {
   futex_wait(&k->park_seq, seq, UINT64_MAX);
 }
 
+// Sleeps in a blocking poller when one is registered and no other kthread
+// sleeps in it; false when the caller should use its futex instead.
+bool block_in_poller(Runtime* rt, Kthread* k, uint32_t seq, uint64_t timeout) noexcept {
+  Poller* p = blocking_poller(rt);
+  if (!p) return false;
+  Poller* none = nullptr;
+  if (!rt->poller_sleeper.compare_exchange_strong(none, p, std::memory_order_seq_cst)) return false;
+  k->blocked_in.store(p, std::memory_order_seq_cst);
+  k->in_poll.store(true, std::memory_order_seq_cst);
+  const uint64_t bit = uint64_t{1} << k->index;
+  rt->idle_mask.fetch_or(bit, std::memory_order_seq_cst);
+  if (timeout != 0 && !work_visible(rt) && !rt->stopping.load(std::memory_order_acquire) &&
+      k->park_seq.load(std::memory_order_acquire) == seq) {
+    KthreadCounters::inc(k->counters.parks);
+    p->block(k->index, timeout);
+  }
+  claim_idle(rt, k->index);
+  k->in_poll.store(false, std::memory_order_release);
+  k->blocked_in.store(nullptr, std::memory_order_release);
+  rt->poller_sleeper.store(nullptr, std::memory_order_release);
+  return true;
+}
+
 void park(Runtime* rt, Kthread* k) noexcept {
   const uint32_t seq = k->park_seq.load(std::memory_order_acquire);
   const uint64_t bit = uint64_t{1} << k->index;
-  rt->idle_mask.fetch_or(bit, std::memory_order_seq_cst);
   uint64_t timeout = UINT64_MAX;
   const uint64_t deadline = earliest_timer(rt);
   if (deadline != UINT64_MAX) {
     const uint64_t now = now_ns();
     timeout = deadline > now ? deadline - now : 0;
   }
-  if (rt->n_pollers.load(std::memory_order_relaxed)) timeout = std::min(timeout, pollers_max_park_ns(rt));
+  if (rt->n_pollers.load(std::memory_order_relaxed)) {
+    timeout = std::min(timeout, pollers_max_park_ns(rt));
+    if (block_in_poller(rt, k, seq, timeout)) return;
+  }
+  rt->idle_mask.fetch_or(bit, std::memory_order_seq_cst);
   if (timeout == 0 || work_visible(rt) || rt->stopping.load(std::memory_order_acquire)) {
     claim_idle(rt, k->index);
     return;

@@ -23,6 +23,12 @@ uint64_t pollers_max_park_ns(Runtime* rt) noexcept {
   return m;
 }
 
+Poller* blocking_poller(Runtime* rt) noexcept {
+  for (auto& slot : rt->pollers)
+    if (Poller* p = slot.load(std::memory_order_acquire); p && p->can_block()) return p;
+  return nullptr;
+}
+
 }  // namespace detail
 
 void add_poller(Poller* p) {
@@ -49,6 +55,7 @@ void remove_poller(Poller* p) noexcept {
       break;
     }
   }
+  if (p->can_block()) p->interrupt();  // a kthread asleep in it must leave
   // Wait out any kthread still inside poll() (not our own: we are not polling).
   detail::Kthread* self = detail::this_kthread();
   for (auto& k : rt->ks)

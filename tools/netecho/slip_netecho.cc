@@ -100,12 +100,14 @@ void dial_once(net::Stack& st, net::Endpoint to, const std::string& msg) {
 
 int main(int argc, char** argv) {
   CLI::App app{"slip-netecho: Slipstream echo/HTTP host on a DPDK port"};
-  std::string vdev, port_name = "net_tap0", ip_s, gw_s, prefix = "slip-netecho", dial_s, dial_msg = "hello linux";
+  std::string stack_s = "slip", vdev, port_name = "net_tap0", ip_s, gw_s, prefix = "slip-netecho", dial_s, dial_msg = "hello linux";
   int prefix_len = 24;
   unsigned kthreads = 1;
   uint16_t echo_port = 7, http_port = 80;
   double duration = 0;
-  app.add_option("--vdev", vdev, "DPDK virtual device, e.g. net_tap0,iface=dtap0")->required();
+  app.add_option("--stack", stack_s, "slip (this project's stack on a DPDK port) or kernel (Linux sockets)")
+      ->check(CLI::IsMember({"slip", "kernel"}));
+  app.add_option("--vdev", vdev, "DPDK virtual device, e.g. net_tap0,iface=dtap0 (slip stack)");
   app.add_option("--port-name", port_name, "ethdev name of the port to use");
   app.add_option("--ip", ip_s, "this host's IPv4 address")->required();
   app.add_option("--prefix-len", prefix_len, "subnet prefix length")->check(CLI::Range(0, 32));
@@ -119,6 +121,11 @@ int main(int argc, char** argv) {
   app.add_option("--duration", duration, "seconds to run (0: until SIGTERM or SIGINT)");
   CLI11_PARSE(app, argc, argv);
 
+  const bool kernel = *net::parse_stack_kind(stack_s) == net::StackKind::kernel;
+  if (!kernel && vdev.empty()) {
+    std::fprintf(stderr, "error: --stack slip needs --vdev (a DPDK device for its port)\n");
+    return 2;
+  }
   auto ip = net::Ipv4Addr::parse(ip_s);
   if (!ip) {
     std::fprintf(stderr, "error: --ip %s is not an IPv4 address\n", ip_s.c_str());
@@ -142,30 +149,34 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGTERM, [](int) { g_stop = true; });
   std::signal(SIGINT, [](int) { g_stop = true; });
+  auto serve = [&](net::Stack& st, const std::string& where) {
+    serve_udp_echo(st, echo_port);
+    serve_tcp(st, echo_port, echo_conn);
+    serve_tcp(st, http_port, http_conn);
+    std::printf("slip-netecho: %s on %s: udp+tcp echo :%u, http :%u\n", ip->str().c_str(), where.c_str(),
+                echo_port, http_port);
+    std::fflush(stdout);
+    if (dial) rt::spawn_detached([&st, &dial, &dial_msg] { dial_once(st, *dial, dial_msg); });
+    const uint64_t end = duration > 0 ? slip::now_ns() + static_cast<uint64_t>(duration * 1e9) : UINT64_MAX;
+    while (!g_stop && slip::now_ns() < end) rt::sleep_for(std::chrono::milliseconds(20));
+    g_stop = true;
+    rt::sleep_for(std::chrono::milliseconds(150));  // let servers see the stop flag
+    net::NetCounters c;
+    st.counters(c);
+    std::printf("slip-netecho: rx %lu frames, tx %lu frames, stopping\n", c.rx_frames.load(), c.tx_frames.load());
+  };
+  rt::Config rc;
+  rc.kthreads = kthreads;
   try {
+    if (kernel) {
+      rt::run(rc, [&] { serve(*net::make_kernel_stack(sc), "linux sockets"); });
+      return 0;
+    }
     net::eal_init(net::eal_args_for_test(vdev, prefix));
     net::DpdkPortConfig pc;
     pc.name = port_name;
     net::DpdkPort port(pc);
-    rt::Config rc;
-    rc.kthreads = kthreads;
-    rt::run(rc, [&] {
-      auto st = net::make_slip_stack(port, sc);
-      serve_udp_echo(*st, echo_port);
-      serve_tcp(*st, echo_port, echo_conn);
-      serve_tcp(*st, http_port, http_conn);
-      std::printf("slip-netecho: %s on %s (mac %s): udp+tcp echo :%u, http :%u\n", ip->str().c_str(),
-                  port_name.c_str(), port.caps().mac.str().c_str(), echo_port, http_port);
-      std::fflush(stdout);
-      if (dial) rt::spawn_detached([&st, &dial, &dial_msg] { dial_once(*st, *dial, dial_msg); });
-      const uint64_t end = duration > 0 ? slip::now_ns() + static_cast<uint64_t>(duration * 1e9) : UINT64_MAX;
-      while (!g_stop && slip::now_ns() < end) rt::sleep_for(std::chrono::milliseconds(20));
-      g_stop = true;
-      rt::sleep_for(std::chrono::milliseconds(150));  // let servers see the stop flag
-      net::NetCounters c;
-      st->counters(c);
-      std::printf("slip-netecho: rx %lu frames, tx %lu frames, stopping\n", c.rx_frames.load(), c.tx_frames.load());
-    });
+    rt::run(rc, [&] { serve(*net::make_slip_stack(port, sc), port_name + " (mac " + port.caps().mac.str() + ")"); });
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

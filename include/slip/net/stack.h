@@ -10,6 +10,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -92,5 +94,16 @@ class Stack {
 // This project's stack over nic. Call inside slip::rt::run(): it registers a
 // poller so kthreads receive from the NIC, and announces itself (gratuitous ARP).
 std::unique_ptr<Stack> make_slip_stack(Nic& nic, const StackConfig& cfg);
+
+// Linux sockets behind the same API. Call inside slip::rt::run(): sockets are
+// non-blocking and registered with one epoll instance that kthreads poll and
+// that an idle kthread sleeps in (Go's netpoller, folded into the scheduler).
+// cfg.ip is the address sockets bind to (zero: any); cfg.tcp.nagle applies (TCP_NODELAY when it is false).
+// Throws std::system_error when epoll cannot be created.
+std::unique_ptr<Stack> make_kernel_stack(const StackConfig& cfg);
+
+enum class StackKind { slip, kernel };
+// "slip" or "kernel"; nullopt otherwise.
+std::optional<StackKind> parse_stack_kind(std::string_view s) noexcept;
 
 }  // namespace slip::net

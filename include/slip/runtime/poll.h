@@ -17,6 +17,16 @@ class Poller {
   // Longest a kthread may park while this poller is registered: a NIC without
   // interrupts must still be polled now and then. UINT64_MAX: no limit.
   virtual uint64_t max_park_ns() const noexcept { return UINT64_MAX; }
+
+  // A poller with a kernel wait object (the kernel backend's epoll) lets one
+  // idle kthread sleep in it instead of on its futex, the way Go's netpoller
+  // does, so socket readiness wakes a kthread without a polling delay.
+  virtual bool can_block() const noexcept { return false; }
+  // Waits up to timeout_ns for events, handles them as poll() does, and
+  // returns early once interrupt() is called (even if that came first).
+  virtual unsigned block(unsigned /*kthread*/, uint64_t /*timeout_ns*/) noexcept { return 0; }
+  // Makes a concurrent or the next block() return; callable from any thread.
+  virtual void interrupt() noexcept {}
 };
 
 inline constexpr unsigned kPollEverySwitches = 64;

@@ -1,0 +1,244 @@
+// Linux sockets behind the Stack API. Every socket is non-blocking and
+// watched by the Netpoll; an operation tries its syscall first (the fast path
+// is one syscall, as with blocking sockets) and parks its uthread on EAGAIN.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "net/kernel/netpoll.h"
+#include "slip/net/stack.h"
+#include "slip/runtime/poll.h"
+#include "slip/runtime/time.h"
+
+namespace slip::net {
+namespace kernel {
+namespace {
+
+sockaddr_in to_sockaddr(Endpoint e) noexcept {
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(e.port);
+  sa.sin_addr.s_addr = htonl(e.ip.v);
+  return sa;
+}
+
+Endpoint from_sockaddr(const sockaddr_in& sa) noexcept { return {Ipv4Addr(ntohl(sa.sin_addr.s_addr)), ntohs(sa.sin_port)}; }
+
+Endpoint local_of(int fd) noexcept {
+  sockaddr_in sa{};
+  socklen_t l = sizeof sa;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &l);
+  return from_sockaddr(sa);
+}
+
+// Retries op (a syscall returning -1/errno) until it stops saying EAGAIN,
+// parking on fd's readiness in between; ETIMEDOUT past the deadline.
+template <class Op>
+Result<size_t> io(Netpoll& np, int fd, Dir d, uint64_t deadline, Op op) {
+  for (;;) {
+    const uint32_t seen = np.seq(fd, d);
+    const ssize_t n = op();
+    if (n >= 0) return static_cast<size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return err(errno == EPIPE ? ECONNRESET : errno);
+    if (deadline <= now_ns() || !np.wait(fd, d, seen, deadline)) return err(ETIMEDOUT);
+  }
+}
+
+class KUdp final : public UdpConn {
+ public:
+  KUdp(Netpoll& np, int fd) : np_(np), fd_(fd) {}
+  ~KUdp() override { close(fd_); }
+  Result<size_t> read_from(void* buf, size_t len, Endpoint* from, uint64_t deadline) override {
+    sockaddr_in sa{};
+    auto r = io(np_, fd_, Dir::read, deadline, [&] {
+      socklen_t l = sizeof sa;
+      return recvfrom(fd_, buf, len, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&sa), &l);
+    });
+    if (r && from) *from = from_sockaddr(sa);
+    return r;
+  }
+  Result<size_t> write_to(const void* buf, size_t len, Endpoint to) override {
+    const sockaddr_in sa = to_sockaddr(to);
+    return io(np_, fd_, Dir::write, kNoDeadline, [&] {
+      return sendto(fd_, buf, len, MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&sa), sizeof sa);
+    });
+  }
+  Endpoint local() const override { return local_of(fd_); }
+
+ private:
+  Netpoll& np_;
+  int fd_;
+};
+
+class KTcp final : public TcpConn {
+ public:
+  KTcp(Netpoll& np, int fd) : np_(np), fd_(fd) {}
+  ~KTcp() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Result<size_t> read(void* buf, size_t len, uint64_t deadline) override {
+    return io(np_, fd_, Dir::read, deadline, [&] { return recv(fd_, buf, len, MSG_DONTWAIT); });
+  }
+  Result<size_t> write(const void* buf, size_t len, uint64_t deadline) override {
+    return io(np_, fd_, Dir::write, deadline, [&] { return send(fd_, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL); });
+  }
+  Result<size_t> readv(const iovec* iov, int n, uint64_t deadline) override {
+    msghdr m{};
+    m.msg_iov = const_cast<iovec*>(iov);
+    m.msg_iovlen = static_cast<size_t>(n);
+    return io(np_, fd_, Dir::read, deadline, [&] { return recvmsg(fd_, &m, MSG_DONTWAIT); });
+  }
+  Result<size_t> writev(const iovec* iov, int n, uint64_t deadline) override {
+    msghdr m{};
+    m.msg_iov = const_cast<iovec*>(iov);
+    m.msg_iovlen = static_cast<size_t>(n);
+    return io(np_, fd_, Dir::write, deadline, [&] { return sendmsg(fd_, &m, MSG_DONTWAIT | MSG_NOSIGNAL); });
+  }
+  void shutdown() override { ::shutdown(fd_, SHUT_WR); }
+  // The kernel finishes the connection (FIN, TIME_WAIT) after close(2).
+  void close() override {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  void abort() override {
+    if (fd_ < 0) return;
+    const linger l{1, 0};  // close(2) with a zero linger sends RST
+    setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    close();
+  }
+  Endpoint local() const override { return local_of(fd_); }
+  Endpoint remote() const override {
+    sockaddr_in sa{};
+    socklen_t l = sizeof sa;
+    getpeername(fd_, reinterpret_cast<sockaddr*>(&sa), &l);
+    return from_sockaddr(sa);
+  }
+
+ private:
+  Netpoll& np_;
+  int fd_;
+};
+
+class KListener final : public TcpListener {
+ public:
+  KListener(Netpoll& np, int fd, bool nodelay) : np_(np), fd_(fd), nodelay_(nodelay) {}
+  ~KListener() override { close(fd_); }
+  Result<std::unique_ptr<TcpConn>> accept(uint64_t deadline) override {
+    int cfd = -1;
+    auto r = io(np_, fd_, Dir::read, deadline, [&] {
+      cfd = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      return static_cast<ssize_t>(cfd);
+    });
+    if (!r) return Error{r.error()};
+    if (nodelay_) {
+      const int one = 1;
+      setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    if (!np_.watch(cfd)) {
+      const int e = errno;
+      ::close(cfd);
+      return err(e);
+    }
+    return std::unique_ptr<TcpConn>(std::make_unique<KTcp>(np_, cfd));
+  }
+  Endpoint local() const override { return local_of(fd_); }
+
+ private:
+  Netpoll& np_;
+  int fd_;
+  bool nodelay_;
+};
+
+class KernelStack final : public Stack {
+ public:
+  explicit KernelStack(const StackConfig& cfg) : cfg_(cfg) { rt::add_poller(&np_); }
+  ~KernelStack() override { rt::remove_poller(&np_); }
+
+  Result<std::unique_ptr<UdpConn>> udp_bind(uint16_t port) override {
+    auto fd = bound_socket(SOCK_DGRAM, port);
+    if (!fd) return Error{fd.error()};
+    return std::unique_ptr<UdpConn>(std::make_unique<KUdp>(np_, *fd));
+  }
+  Result<std::unique_ptr<TcpListener>> tcp_listen(uint16_t port, int backlog) override {
+    auto fd = bound_socket(SOCK_STREAM, port);
+    if (!fd) return Error{fd.error()};
+    if (listen(*fd, backlog) != 0) {
+      const int e = errno;
+      close(*fd);
+      return err(e);
+    }
+    return std::unique_ptr<TcpListener>(std::make_unique<KListener>(np_, *fd, !cfg_.tcp.nagle));
+  }
+  Result<std::unique_ptr<TcpConn>> tcp_dial(Endpoint remote, uint64_t deadline) override {
+    auto fd = new_socket(SOCK_STREAM);
+    if (!fd) return Error{fd.error()};
+    auto conn = std::make_unique<KTcp>(np_, *fd);  // closes fd on every error path
+    const int one = 1;
+    if (!cfg_.tcp.nagle) setsockopt(*fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    const sockaddr_in sa = to_sockaddr(remote);
+    const uint32_t seen = np_.seq(*fd, Dir::write);
+    if (connect(*fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
+      if (errno != EINPROGRESS) return err(errno);
+      for (uint32_t s = seen;; s = np_.seq(*fd, Dir::write)) {
+        int soerr = 0;
+        socklen_t l = sizeof soerr;
+        getsockopt(*fd, SOL_SOCKET, SO_ERROR, &soerr, &l);
+        if (soerr) return err(soerr);
+        sockaddr_in peer{};
+        socklen_t pl = sizeof peer;
+        if (getpeername(*fd, reinterpret_cast<sockaddr*>(&peer), &pl) == 0) break;  // connected
+        if (deadline <= now_ns() || !np_.wait(*fd, Dir::write, s, deadline)) return err(ETIMEDOUT);
+      }
+    }
+    return std::unique_ptr<TcpConn>(std::move(conn));
+  }
+  Ipv4Addr ip() const override { return cfg_.ip; }
+  // The kernel keeps its own counters (nstat, /proc/net/snmp); ours stay zero.
+  void counters(NetCounters&) const override {}
+
+ private:
+  Result<int> new_socket(int type) {
+    const int fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return err(errno);
+    if (!np_.watch(fd)) {
+      const int e = errno;
+      close(fd);
+      return err(e);
+    }
+    return fd;
+  }
+  Result<int> bound_socket(int type, uint16_t port) {
+    auto fd = new_socket(type);
+    if (!fd) return fd;
+    const int one = 1;
+    setsockopt(*fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    const sockaddr_in sa = to_sockaddr({cfg_.ip, port});
+    if (bind(*fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
+      const int e = errno;
+      close(*fd);
+      return err(e);
+    }
+    return fd;
+  }
+
+  StackConfig cfg_;
+  Netpoll np_;
+};
+
+}  // namespace
+}  // namespace kernel
+
+std::unique_ptr<Stack> make_kernel_stack(const StackConfig& cfg) { return std::make_unique<kernel::KernelStack>(cfg); }
+
+std::optional<StackKind> parse_stack_kind(std::string_view s) noexcept {
+  if (s == "slip") return StackKind::slip;
+  if (s == "kernel") return StackKind::kernel;
+  return std::nullopt;
+}
+
+}  // namespace slip::net

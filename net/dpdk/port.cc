@@ -219,7 +219,29 @@ void DpdkPort::setup_queues(const DpdkPortConfig& cfg, uint16_t rx_desc, uint16_
   }
 }
 
+namespace {
+
+// Runtime kthreads are not EAL threads: without an lcore id, every mbuf
+// alloc and free bypasses the mempool's per-lcore cache and hits the shared
+// ring. The first burst on a thread registers it; the thread_local gives the
+// id back when the thread exits, so runtimes that come and go never run out.
+struct LcoreLease {
+  bool held = false;
+  ~LcoreLease() {
+    if (held) unregister_thread();
+  }
+};
+thread_local LcoreLease t_lcore;
+
+inline void ensure_lcore() noexcept {
+  if (rte_lcore_id() != LCORE_ID_ANY) return;
+  if (rte_thread_register() == 0) t_lcore.held = true;  // else: uncached, still correct
+}
+
+}  // namespace
+
 uint16_t DpdkPort::rx_burst(uint16_t q, PacketBuf** bufs, uint16_t max) noexcept {
+  ensure_lcore();
   rte_mbuf* mbufs[kBurst];
   uint16_t got = 0;
   while (got < max) {
@@ -257,6 +279,7 @@ PacketBuf* DpdkPort::copy_foreign(PacketBuf* b, bool& too_long) noexcept {
 }
 
 uint16_t DpdkPort::tx_burst(uint16_t q, PacketBuf** bufs, uint16_t n) noexcept {
+  ensure_lcore();
   uint16_t done = 0;
   while (done < n) {
     const uint16_t chunk = std::min<uint16_t>(n - done, kBurst);

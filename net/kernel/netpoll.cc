@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <system_error>
 
+#include "slip/runtime/runtime.h"
+
 namespace slip::net::kernel {
 
 // Per-kthread event buffers, so concurrent polls never share one.
@@ -81,6 +83,15 @@ bool Netpoll::wait(int fd, Dir d, uint32_t seen, uint64_t deadline) {
 namespace {
 
 void wake(Readiness* r, uint32_t events) noexcept {
+  if (events & (EPOLLIN | EPOLLERR)) {
+    // Announce the call before looking at the hook, and unhook() clears the
+    // hook before counting calls: one of the two always sees the other.
+    r->hook_calls.fetch_add(1, std::memory_order_seq_cst);
+    ReadyHook* h = r->hook.load(std::memory_order_seq_cst);
+    if (h) h->on_readable();
+    r->hook_calls.fetch_sub(1, std::memory_order_release);
+    if (h) events &= ~static_cast<uint32_t>(EPOLLIN);
+  }
   r->lk.lock();
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
     r->rseq.fetch_add(1, std::memory_order_release);
@@ -94,6 +105,17 @@ void wake(Readiness* r, uint32_t events) noexcept {
 }
 
 }  // namespace
+
+void Netpoll::hook(int fd, ReadyHook* h) noexcept { record(fd)->hook.store(h, std::memory_order_seq_cst); }
+
+void Netpoll::unhook(int fd) noexcept {
+  Readiness* r = record(fd);
+  r->hook.store(nullptr, std::memory_order_seq_cst);
+  while (r->hook_calls.load(std::memory_order_seq_cst) != 0) {
+    if (rt::in_uthread()) rt::yield();
+    else __builtin_ia32_pause();
+  }
+}
 
 unsigned Netpoll::poll(unsigned kthread) noexcept { return block(kthread, 0); }
 

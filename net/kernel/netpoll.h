@@ -15,10 +15,21 @@
 
 namespace slip::net::kernel {
 
+// A socket served run-to-completion (udp_serve): the poller calls it on each
+// readable edge instead of waking parked uthreads.
+struct ReadyHook {
+  virtual void on_readable() noexcept = 0;
+
+ protected:
+  ~ReadyHook() = default;
+};
+
 struct Readiness {
   rt::SpinLock lk;
   rt::WaitQueue readers, writers;
   std::atomic<uint32_t> rseq{0}, wseq{0};  // bumped (under lk) on each readiness edge
+  std::atomic<ReadyHook*> hook{nullptr};
+  std::atomic<int> hook_calls{0};  // dispatchers inside hook->on_readable()
 };
 
 enum class Dir { read, write };
@@ -36,6 +47,10 @@ class Netpoll final : public rt::Poller {
   uint32_t seq(int fd, Dir d) noexcept;
   // Parks until fd's readiness in d moves past seen, or the deadline; false on timeout.
   bool wait(int fd, Dir d, uint32_t seen, uint64_t deadline);
+
+  // Routes fd's readable edges to h; unhook() returns once no call is running.
+  void hook(int fd, ReadyHook* h) noexcept;
+  void unhook(int fd) noexcept;
 
   unsigned poll(unsigned kthread) noexcept override;
   bool can_block() const noexcept override { return true; }

@@ -273,6 +273,13 @@ void SlipStack::rx_udp(PacketBuf* b, const RxFrame& f) noexcept {
   const Endpoint from{f.ip.hdr->src(), f.udp.hdr->sport()};
   b->adj(static_cast<size_t>(f.udp.payload - b->data));
   b->len = f.udp.payload_len;
+  if (s->serves()) {
+    s->enter();  // under tab_lk_: the socket now outlives the call
+    tab_lk_.unlock();
+    s->call_and_leave(b->data, b->len, from);  // rx is serialized: one call at a time
+    BufPool::release(b);
+    return;
+  }
   s->deliver(b, from);  // under tab_lk_: the socket cannot be unbound meanwhile
   tab_lk_.unlock();
 }

@@ -39,6 +39,7 @@ class SlipStack final : public Stack, public rt::Poller {
   ~SlipStack() override;
 
   Result<std::unique_ptr<UdpConn>> udp_bind(uint16_t port) override;
+  Result<std::unique_ptr<UdpService>> udp_serve(uint16_t port, UdpHandler handler) override;
   Result<std::unique_ptr<TcpListener>> tcp_listen(uint16_t port, int backlog) override;
   Result<std::unique_ptr<TcpConn>> tcp_dial(Endpoint remote, uint64_t deadline) override;
   Ipv4Addr ip() const override { return cfg_.ip; }
@@ -60,6 +61,8 @@ class SlipStack final : public Stack, public rt::Poller {
 
   // UDP table.
   void udp_unbind(uint16_t port) noexcept;
+  // With tab_lk_ held: port, or a free ephemeral port when 0; EADDRINUSE.
+  Result<uint16_t> udp_claim_port(uint16_t port) noexcept;
   // TCP tables; the core lock is held by callers of timer_update.
   void tcp_unlisten(uint16_t port) noexcept;
   bool tcp_insert(const FlowKey& k, std::shared_ptr<TcpCore> c) noexcept;

@@ -55,6 +55,11 @@ using namespace proto;
 
 UdpSock::~UdpSock() {
   st_->udp_unbind(port_);
+  // A handler that entered before the unbind finishes first (on a kthread's poll).
+  while (calls_.load(std::memory_order_acquire) != 0) {
+    if (rt::in_uthread()) rt::yield();
+    else __builtin_ia32_pause();
+  }
   for (Dgram& d : q_) BufPool::release(d.buf);
 }
 
@@ -69,6 +74,11 @@ void UdpSock::deliver(PacketBuf* b, Endpoint from) noexcept {
   q_.push_back({b, from});
   readers_.wake_one();
   lk_.unlock();
+}
+
+void UdpSock::call_and_leave(const uint8_t* p, size_t len, Endpoint from) noexcept {
+  handler_(p, len, from, *svc_);
+  calls_.fetch_sub(1, std::memory_order_acq_rel);
 }
 
 Result<size_t> UdpSock::read_from(void* buf, size_t len, Endpoint* from, uint64_t deadline) {

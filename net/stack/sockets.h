@@ -3,6 +3,7 @@
 // while FIN, TIME_WAIT and retransmissions finish in the background.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <memory>
 
@@ -22,6 +23,15 @@ class UdpSock final : public UdpConn {
   // From the receive path: takes b (payload at b->data, len b->len) or drops it.
   void deliver(PacketBuf* b, Endpoint from) noexcept;
 
+  // Run-to-completion mode (udp_serve): the receive path calls the handler
+  // instead of queueing. enter() is called under the stack's table lock, so
+  // the destructor (which unbinds under that lock, then waits for leave())
+  // never frees a socket a handler is using.
+  void serve(UdpHandler h, UdpService* svc) { handler_ = std::move(h), svc_ = svc; }
+  bool serves() const noexcept { return svc_ != nullptr; }
+  void enter() noexcept { calls_.fetch_add(1, std::memory_order_acq_rel); }
+  void call_and_leave(const uint8_t* p, size_t len, Endpoint from) noexcept;
+
  private:
   struct Dgram {
     PacketBuf* buf;
@@ -32,6 +42,23 @@ class UdpSock final : public UdpConn {
   rt::SpinLock lk_;
   std::deque<Dgram> q_;
   rt::WaitQueue readers_;
+  UdpHandler handler_;
+  UdpService* svc_ = nullptr;
+  std::atomic<int> calls_{0};
+};
+
+// udp_serve's handle: a UdpSock in run-to-completion mode.
+class UdpSvc final : public UdpService {
+ public:
+  UdpSvc(SlipStack* st, uint16_t port, UdpHandler h) : sock_(st, port) { sock_.serve(std::move(h), this); }
+  Result<size_t> send(const void* buf, size_t len, Endpoint to) noexcept override {
+    return sock_.write_to(buf, len, to);
+  }
+  Endpoint local() const override { return sock_.local(); }
+  UdpSock& sock() noexcept { return sock_; }
+
+ private:
+  UdpSock sock_;
 };
 
 class TcpCore : public std::enable_shared_from_this<TcpCore> {

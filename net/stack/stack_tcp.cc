@@ -25,8 +25,7 @@ tcp::SegOpts to_seg_opts(const TcpOptions& o) noexcept {
 }
 }  // namespace
 
-Result<std::unique_ptr<UdpConn>> SlipStack::udp_bind(uint16_t port) {
-  rt::SpinGuard g(tab_lk_);
+Result<uint16_t> SlipStack::udp_claim_port(uint16_t port) noexcept {
   if (port == 0) {
     for (uint32_t tries = 0; tries <= 65535u && port == 0; tries++) {
       const uint16_t p = next_ephemeral_;
@@ -36,9 +35,26 @@ Result<std::unique_ptr<UdpConn>> SlipStack::udp_bind(uint16_t port) {
     if (port == 0) return err(EADDRINUSE);
   }
   if (udp_[port]) return err(EADDRINUSE);
-  auto s = std::make_unique<UdpSock>(this, port);
-  udp_[port] = s.get();
+  return port;
+}
+
+Result<std::unique_ptr<UdpConn>> SlipStack::udp_bind(uint16_t port) {
+  rt::SpinGuard g(tab_lk_);
+  auto p = udp_claim_port(port);
+  if (!p) return Error{p.error()};
+  auto s = std::make_unique<UdpSock>(this, *p);
+  udp_[*p] = s.get();
   return std::unique_ptr<UdpConn>(std::move(s));
+}
+
+Result<std::unique_ptr<UdpService>> SlipStack::udp_serve(uint16_t port, UdpHandler handler) {
+  if (!handler) return err(EINVAL);
+  rt::SpinGuard g(tab_lk_);
+  auto p = udp_claim_port(port);
+  if (!p) return Error{p.error()};
+  auto s = std::make_unique<UdpSvc>(this, *p, std::move(handler));
+  udp_[*p] = &s->sock();
+  return std::unique_ptr<UdpService>(std::move(s));
 }
 
 void SlipStack::udp_unbind(uint16_t port) noexcept {

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -63,6 +64,22 @@ class TcpListener {
   virtual Endpoint local() const = 0;
 };
 
+// Run-to-completion UDP (IX style): the handler runs on the kthread that
+// received the datagram, inside the stack's poll, before any uthread sees it.
+// `payload` points into the receive buffer (no copy) and is valid only during
+// the call. Handlers of one service never run concurrently with each other.
+// A handler must not block: it replies with UdpService::send (non-blocking)
+// and hands longer work to a uthread.
+class UdpService {
+ public:
+  // Stops delivery; returns once no handler call is running.
+  virtual ~UdpService() = default;
+  // One datagram now, or an error (ENOBUFS when the NIC or socket is full).
+  virtual Result<size_t> send(const void* buf, size_t len, Endpoint to) noexcept = 0;
+  virtual Endpoint local() const = 0;
+};
+using UdpHandler = std::function<void(const uint8_t* payload, size_t len, Endpoint from, UdpService& svc)>;
+
 struct StackConfig {
   Ipv4Addr ip;
   uint8_t prefix_len = 24;
@@ -84,6 +101,8 @@ class Stack {
   virtual ~Stack() = default;
   // Port 0 picks an ephemeral port.
   virtual Result<std::unique_ptr<UdpConn>> udp_bind(uint16_t port) = 0;
+  // Port 0 picks an ephemeral port. See UdpService for the handler's rules.
+  virtual Result<std::unique_ptr<UdpService>> udp_serve(uint16_t port, UdpHandler handler) = 0;
   virtual Result<std::unique_ptr<TcpListener>> tcp_listen(uint16_t port, int backlog = 128) = 0;
   virtual Result<std::unique_ptr<TcpConn>> tcp_dial(Endpoint remote, uint64_t deadline = kNoDeadline) = 0;
   virtual Ipv4Addr ip() const = 0;

@@ -202,3 +202,35 @@ TEST_CASE("kernel stack: abort sends RST, close sends FIN", "[kernel]") {
     CHECK(rst.error() == ECONNRESET);
   });
 }
+
+TEST_CASE("kernel stack: udp_serve runs the handler on the polling kthread", "[kernel]") {
+  with_kernel_stack(2, [](Stack& st) {
+    std::atomic<int> calls{0}, in_uthread{0};
+    auto svc = st.udp_serve(0, [&](const uint8_t* p, size_t len, Endpoint from, UdpService& s) {
+      calls++;
+      if (rt::in_uthread()) in_uthread++;
+      (void)s.send(p, len, from);
+    });
+    REQUIRE(svc.ok());
+    const Endpoint to{kLoop, (*svc)->local().port};
+    auto cli = st.udp_bind(0);
+    REQUIRE(cli.ok());
+    for (int i = 0; i < 200; i++) {
+      const std::string m = "request " + std::to_string(i);
+      REQUIRE((*cli)->write_to(m.data(), m.size(), to).ok());
+      char buf[64];
+      auto n = (*cli)->read_from(buf, sizeof buf, nullptr, slip::now_ns() + 2'000'000'000);
+      REQUIRE(n.ok());
+      REQUIRE(std::string(buf, *n) == m);
+    }
+    CHECK(calls == 200);
+    CHECK(in_uthread == 0);
+    // Destroying the service while datagrams keep arriving stops delivery.
+    for (int i = 0; i < 50; i++) (void)(*cli)->write_to("x", 1, to);
+    svc->reset();
+    const int after = calls.load();
+    for (int i = 0; i < 50; i++) (void)(*cli)->write_to("y", 1, to);
+    rt::sleep_for(std::chrono::milliseconds(20));
+    CHECK(calls == after);
+  });
+}

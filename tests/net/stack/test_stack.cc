@@ -112,6 +112,43 @@ TEST_CASE("UDP echo between two stacks, with ARP resolution", "[stack]") {
   });
 }
 
+TEST_CASE("udp_serve: the handler runs in the receive path, zero-copy, and stops on destruction", "[stack]") {
+  with_hosts({}, [](Stack& a, Stack& b, TestWire&) {
+    std::atomic<int> calls{0}, in_uthread{0};
+    auto svc = b.udp_serve(7, [&](const uint8_t* p, size_t len, Endpoint from, UdpService& s) {
+      calls++;
+      if (rt::in_uthread()) in_uthread++;
+      (void)s.send(p, len, from);
+    });
+    REQUIRE(svc);
+    CHECK(b.udp_bind(7).error() == EADDRINUSE);
+    auto cli = a.udp_bind(0);
+    REQUIRE(cli);
+    for (int i = 0; i < 100; i++) {
+      std::string msg = "serve " + std::to_string(i);
+      REQUIRE((*cli)->write_to(msg.data(), msg.size(), {kIpB, 7}));
+      char buf[64];
+      auto n = (*cli)->read_from(buf, sizeof buf, nullptr, deadline_in(5'000'000'000));
+      REQUIRE(n);
+      CHECK(std::string(buf, *n) == msg);
+    }
+    CHECK(calls == 100);
+    CHECK(in_uthread == 0);
+    for (int i = 0; i < 20; i++) (void)(*cli)->write_to("x", 1, {kIpB, 7});
+    svc->reset();  // with datagrams in flight
+    const int after = calls.load();
+    rt::sleep_for(std::chrono::milliseconds(20));  // the in-flight ones land on a closed port
+    NetCounters before;
+    b.counters(before);
+    REQUIRE((*cli)->write_to("y", 1, {kIpB, 7}));
+    rt::sleep_for(std::chrono::milliseconds(20));
+    NetCounters now;
+    b.counters(now);
+    CHECK(calls == after);
+    CHECK(now.drops_of(Drop::kUdpNoPort) == before.drops_of(Drop::kUdpNoPort) + 1);
+  });
+}
+
 TEST_CASE("UDP to a closed port is counted and answered with port unreachable", "[stack]") {
   with_hosts({}, [](Stack& a, Stack& b, TestWire&) {
     auto cli = a.udp_bind(0);

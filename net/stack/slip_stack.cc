@@ -37,6 +37,7 @@ SlipStack::SlipStack(Nic& nic, const StackConfig& cfg)
       if (build_arp_gratuitous(*b, mac_, cfg_.ip) && pad_to_min_frame(*b)) transmit(b);
       else BufPool::release(b);
     }
+    flush_tx();
   }
 }
 
@@ -45,6 +46,7 @@ SlipStack::~SlipStack() {
   for (auto& [ip, e] : arp_)
     for (PacketBuf* b : e.pending) BufPool::release(b);
   conns_.clear();
+  flush_tx();  // the NIC outlives the stack: queued frames still go out
 }
 
 NetCounters& SlipStack::ctr() noexcept {
@@ -79,19 +81,33 @@ uint32_t SlipStack::new_iss(const FlowKey& k) noexcept {
   return static_cast<uint32_t>(FlowHash{}(k) ^ iss_secret_) + static_cast<uint32_t>(now_ns() / 4000);
 }
 
+// Frames queue per stack and leave in bursts: at kBurst, at the end of each
+// poll, and at the end of each application call that may emit (flush_tx), so
+// a bulk sender pays one NIC doorbell per burst instead of per segment.
 void SlipStack::transmit(PacketBuf* b) noexcept {
+  rt::SpinGuard g(tx_lk_);
+  txq_[txq_n_++] = b;
+  if (txq_n_ == kBurst) flush_tx_locked();
+}
+
+void SlipStack::flush_tx() noexcept {
+  rt::SpinGuard g(tx_lk_);
+  if (txq_n_) flush_tx_locked();
+}
+
+void SlipStack::flush_tx_locked() noexcept {
   NetCounters& c = ctr();
-  const size_t len = b->chain_len();
-  tx_lk_.lock();
-  const uint16_t sent = nic_.tx_burst(0, &b, 1);
-  tx_lk_.unlock();
-  if (sent == 1) {
-    NetCounters::inc(c.tx_frames);
-    NetCounters::inc(c.tx_bytes, len);
-  } else {
+  size_t bytes = 0;
+  for (uint16_t i = 0; i < txq_n_; i++) bytes += txq_[i]->chain_len();
+  const uint16_t sent = nic_.tx_burst(0, txq_, txq_n_);
+  for (uint16_t i = sent; i < txq_n_; i++) {
+    bytes -= txq_[i]->chain_len();
     NetCounters::inc(c.tx_ring_full);
-    BufPool::release(b);
+    BufPool::release(txq_[i]);
   }
+  NetCounters::inc(c.tx_frames, sent);
+  NetCounters::inc(c.tx_bytes, bytes);
+  txq_n_ = 0;
 }
 
 Ipv4Addr SlipStack::next_hop(Ipv4Addr dst) const noexcept {
@@ -345,6 +361,7 @@ unsigned SlipStack::poll(unsigned) noexcept {
   }
   reap();
   rx_lk_.unlock();
+  flush_tx();
   return n;
 }
 

@@ -68,6 +68,8 @@ class SlipStack final : public Stack, public rt::Poller {
   bool tcp_insert(const FlowKey& k, std::shared_ptr<TcpCore> c) noexcept;
   void tcp_reap(TcpCore* c) noexcept;          // remove once closed (done in poll)
   void timer_update(TcpCore* c, uint64_t deadline) noexcept;
+  // Sends what transmit() queued; every application-side path that may emit ends with it.
+  void flush_tx() noexcept;
 
  private:
   friend class TcpCore;
@@ -92,6 +94,9 @@ class SlipStack final : public Stack, public rt::Poller {
   MacAddr mac_;
   std::vector<std::unique_ptr<NetCounters>> ctrs_;  // [0]: foreign threads, [i+1]: kthread i
   rt::SpinLock rx_lk_, tx_lk_;
+  void flush_tx_locked() noexcept;
+  PacketBuf* txq_[kBurst] = {};  // under tx_lk_
+  uint16_t txq_n_ = 0;
   std::atomic<uint16_t> ip_id_{1};
   uint64_t iss_secret_;
 

@@ -120,6 +120,7 @@ Result<size_t> UdpSock::write_to(const void* buf, size_t len, Endpoint to) {
     return err(ENOBUFS);
   }
   st_->ip_output(b, to.ip, kIpProtoUdp);
+  st_->flush_tx();
   return len;
 }
 
@@ -211,6 +212,7 @@ void TcpCore::detach_parent() noexcept {
   parent_ = nullptr;
   tcb_.abort(now_ns());  // the listener is gone: refuse the half-open connection
   after(now_ns());
+  st_->flush_tx();
 }
 
 void TcpCore::on_timer(uint64_t now) noexcept {
@@ -223,6 +225,7 @@ Result<bool> TcpCore::connect(uint64_t deadline) {
   lk_.lock();
   tcb_.connect(now_ns(), st_->new_iss(key_));
   after(now_ns());
+  st_->flush_tx();
   for (;;) {
     const tcp::State s = tcb_.state();
     if (s == tcp::State::kEstablished || s == tcp::State::kCloseWait) {
@@ -239,6 +242,7 @@ Result<bool> TcpCore::connect(uint64_t deadline) {
       lk_.lock();
       tcb_.abort(now_ns());
       after(now_ns());
+      st_->flush_tx();
       lk_.unlock();
       return err(ETIMEDOUT);
     }
@@ -252,6 +256,7 @@ Result<size_t> TcpCore::read(void* buf, size_t len, uint64_t deadline) {
     const size_t n = tcb_.read(static_cast<uint8_t*>(buf), len, now_ns());
     if (n > 0 || len == 0) {
       after(now_ns());
+      st_->flush_tx();
       lk_.unlock();
       return n;
     }
@@ -282,6 +287,7 @@ Result<size_t> TcpCore::write(const void* buf, size_t len, uint64_t deadline) {
     const size_t n = tcb_.write(static_cast<const uint8_t*>(buf), len, now_ns());
     if (n > 0 || len == 0) {
       after(now_ns());
+      st_->flush_tx();
       lk_.unlock();
       return n;
     }
@@ -295,6 +301,7 @@ void TcpCore::shutdown() noexcept {
   rt::SpinGuard g(lk_);
   tcb_.shutdown_write(now_ns());
   after(now_ns());
+  st_->flush_tx();
 }
 
 void TcpCore::close() noexcept {
@@ -303,12 +310,14 @@ void TcpCore::close() noexcept {
   if (tcb_.readable() > 0) tcb_.abort(now_ns());
   else tcb_.shutdown_write(now_ns());
   after(now_ns());
+  st_->flush_tx();
 }
 
 void TcpCore::abort() noexcept {
   rt::SpinGuard g(lk_);
   tcb_.abort(now_ns());
   after(now_ns());
+  st_->flush_tx();
 }
 
 // ---- TCP listeners ---------------------------------------------------------------

@@ -13,7 +13,7 @@ python3 - "$out" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
 cases = j["cases"]
-want = ["udp_rtt_64", "tcp_rtt_64", "udp_rtt_1k", "tcp_rtt_1k", "tcp_bulk"]
+want = ["udp_rtt_64", "udp_rtt_64_rtc", "tcp_rtt_64", "udp_rtt_1k", "tcp_rtt_1k", "tcp_bulk"]
 missing = [c for c in want if c not in cases]
 if missing:
     sys.exit(f"FAIL: cases missing from the JSON: {missing}")

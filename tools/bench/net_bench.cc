@@ -128,12 +128,12 @@ void print_table(const Json& j, const ChildArgs& base, unsigned reps) {
              base.samples, base.warmup, reps, m["cpu_model"].get<std::string>(), m["cores"].get<long>(),
              m["kernel"].get<std::string>(), m["cpu_stalls"]["stalls_over_10us_per_s"].get<uint64_t>(),
              m["cpu_stalls"]["time_lost_pct"].get<double>(), m["cpu_stalls"]["worst_stall_us"].get<double>());
-  fmt::print("{:<11} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>9} {:>10}\n", "rtt (us)", "slip p50", "p99",
+  fmt::print("{:<14} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>9} {:>10}\n", "rtt (us)", "slip p50", "p99",
              "p99.9", "kern p50", "p99", "p99.9", "p50 k/s", "p99.9 k/s");
   for (const auto& [name, c] : j["cases"].items()) {
     if (name == "tcp_bulk") continue;
     const Json s = c.value("slip", Json()), k = c.value("kernel", Json());
-    fmt::print("{:<11} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>9} {:>10}\n", name, us(s, "p50_ns"),
+    fmt::print("{:<14} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>9} {:>10}\n", name, us(s, "p50_ns"),
                us(s, "p99_ns"), us(s, "p999_ns"), us(k, "p50_ns"), us(k, "p99_ns"), us(k, "p999_ns"),
                num(c["p50_ratio"]), num(c["p999_ratio"]));
   }

@@ -16,17 +16,19 @@
 
 namespace slip::bench {
 
-enum NetCase : unsigned { kUdpRtt64, kTcpRtt64, kUdpRtt1k, kTcpRtt1k, kTcpBulk, kNumNetCases };
+enum NetCase : unsigned { kUdpRtt64, kUdpRtt64Rtc, kTcpRtt64, kUdpRtt1k, kTcpRtt1k, kTcpBulk, kNumNetCases };
 
 struct NetCaseSpec {
   const char* name;
   bool tcp;
   bool bulk;       // throughput instead of round trips
   size_t payload;  // bytes per request (rtt cases)
+  bool rtc = false;  // UDP served by a udp_serve handler, not a uthread
 };
 
 inline constexpr std::array<NetCaseSpec, kNumNetCases> kNetCases = {{
     {"udp_rtt_64", false, false, 64},
+    {"udp_rtt_64_rtc", false, false, 64, true},
     {"tcp_rtt_64", true, false, 64},
     {"udp_rtt_1k", false, false, 1024},
     {"tcp_rtt_1k", true, false, 1024},
@@ -34,7 +36,7 @@ inline constexpr std::array<NetCaseSpec, kNumNetCases> kNetCases = {{
 }};
 
 // The server listens on all three whatever the case, so it needs no case argument.
-inline constexpr uint16_t kUdpEchoPort = 7000, kTcpEchoPort = 7001, kTcpSinkPort = 7002;
+inline constexpr uint16_t kUdpEchoPort = 7000, kTcpEchoPort = 7001, kTcpSinkPort = 7002, kUdpRtcPort = 7003;
 inline constexpr size_t kBulkChunk = 64 * 1024;
 
 // What a child process is told on its command line.

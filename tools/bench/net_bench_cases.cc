@@ -101,6 +101,10 @@ void run_server(net::Stack& st, int status_fd) {
       if (n) (void)udp->write_to(buf.data(), *n, from);
     }
   });
+  // Run to completion: the echo is sent from the receive path itself.
+  auto rtc = st.udp_serve(kUdpRtcPort, [](const uint8_t* p, size_t len, net::Endpoint from,
+                                           net::UdpService& s) { (void)s.send(p, len, from); });
+  check(rtc, "udp_serve on udp/7003");  // lives as long as this loop: until SIGTERM
   accept_loop(st, kTcpEchoPort, echo_conn);
   accept_loop(st, kTcpSinkPort, sink_conn);
   send_status(status_fd, Json{{"ready", true}});
@@ -170,7 +174,7 @@ Json client_rtt(net::Stack& st, const ChildArgs& a, const NetCaseSpec& c, net::I
     auto& conn = check(u, "bind udp");
     uint64_t lost = 0;
     for (uint64_t i = 0, seq = 1000; i < total; seq++) {
-      auto ns = udp_round_trip(*conn, {peer, kUdpEchoPort}, out, in, seq, 200 * kMs);
+      auto ns = udp_round_trip(*conn, {peer, c.rtc ? kUdpRtcPort : kUdpEchoPort}, out, in, seq, 200 * kMs);
       if (!ns) {
         // Loss is not expected on either path; a few are tolerated, a lossy path is a failure.
         if (++lost > 100) throw Failure{"more than 100 UDP requests lost"};

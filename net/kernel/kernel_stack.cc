@@ -88,6 +88,17 @@ class KTcp final : public TcpConn {
   Result<size_t> write(const void* buf, size_t len, uint64_t deadline) override {
     return io(np_, fd_, Dir::write, deadline, [&] { return send(fd_, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL); });
   }
+  // Linux has no in-place receive: the bytes are peeked into a per-connection
+  // buffer and only what fn took is then removed from the socket.
+  Result<InplaceRead> read_inplace(InplaceFn fn, void* ctx, uint64_t deadline) override {
+    if (!peek_) peek_ = std::make_unique<uint8_t[]>(kPeek);
+    auto r = io(np_, fd_, Dir::read, deadline, [&] { return recv(fd_, peek_.get(), kPeek, MSG_DONTWAIT | MSG_PEEK); });
+    if (!r) return Error{r.error()};
+    if (*r == 0) return InplaceRead{0, true};
+    const size_t took = std::min(fn(ctx, peek_.get(), *r), *r);
+    if (took > 0 && recv(fd_, peek_.get(), took, MSG_DONTWAIT) != static_cast<ssize_t>(took)) return err(errno);
+    return InplaceRead{took, false};
+  }
   Result<size_t> readv(const iovec* iov, int n, uint64_t deadline) override {
     msghdr m{};
     m.msg_iov = const_cast<iovec*>(iov);
@@ -121,8 +132,10 @@ class KTcp final : public TcpConn {
   }
 
  private:
+  static constexpr size_t kPeek = 64 * 1024;
   Netpoll& np_;
   int fd_;
+  std::unique_ptr<uint8_t[]> peek_;
 };
 
 class KListener final : public TcpListener {

@@ -250,29 +250,43 @@ Result<bool> TcpCore::connect(uint64_t deadline) {
   }
 }
 
-Result<size_t> TcpCore::read(void* buf, size_t len, uint64_t deadline) {
+// The receive wait behind read and read_inplace: with lk_ held, take()
+// moves bytes out of the Tcb; the caller parks while there is nothing.
+template <class Take>
+Result<TcpConn::InplaceRead> TcpCore::receive(uint64_t deadline, bool zero_len, Take take) {
   lk_.lock();
   for (;;) {
-    const size_t n = tcb_.read(static_cast<uint8_t*>(buf), len, now_ns());
-    if (n > 0 || len == 0) {
+    if (tcb_.readable() > 0 || zero_len) {
+      const size_t n = take();
       after(now_ns());
       st_->flush_tx();
       lk_.unlock();
-      return n;
+      return TcpConn::InplaceRead{n, false};
     }
     if (tcb_.peer_finished()) {
       lk_.unlock();
-      return size_t{0};
+      return TcpConn::InplaceRead{0, true};
     }
     if (tcb_.state() == tcp::State::kClosed) {
       const int e = tcb_.error();
       lk_.unlock();
-      return e ? Result<size_t>(err(e)) : Result<size_t>(size_t{0});
+      if (e) return err(e);
+      return TcpConn::InplaceRead{0, true};
     }
     if (deadline == kNoDeadline) readers_.wait(lk_);
     else if (!readers_.wait_until(lk_, deadline)) return err(ETIMEDOUT);
     lk_.lock();
   }
+}
+
+Result<size_t> TcpCore::read(void* buf, size_t len, uint64_t deadline) {
+  auto r = receive(deadline, len == 0, [&] { return tcb_.read(static_cast<uint8_t*>(buf), len, now_ns()); });
+  if (!r) return err(r.error());
+  return r->taken;
+}
+
+Result<TcpConn::InplaceRead> TcpCore::read_inplace(TcpConn::InplaceFn fn, void* ctx, uint64_t deadline) {
+  return receive(deadline, false, [&] { return tcb_.read_inplace(fn, ctx, now_ns()); });
 }
 
 Result<size_t> TcpCore::write(const void* buf, size_t len, uint64_t deadline) {

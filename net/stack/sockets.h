@@ -75,6 +75,7 @@ class TcpCore : public std::enable_shared_from_this<TcpCore> {
   // Application side (uthreads).
   Result<bool> connect(uint64_t deadline);
   Result<size_t> read(void* buf, size_t len, uint64_t deadline);
+  Result<TcpConn::InplaceRead> read_inplace(TcpConn::InplaceFn fn, void* ctx, uint64_t deadline);
   Result<size_t> write(const void* buf, size_t len, uint64_t deadline);
   void shutdown() noexcept;
   void close() noexcept;
@@ -98,6 +99,9 @@ class TcpCore : public std::enable_shared_from_this<TcpCore> {
   rt::WaitQueue readers_, writers_;
   TcpListenSock* parent_ = nullptr;  // until accepted
   bool reaped_ = false;
+
+  template <class Take>
+  Result<TcpConn::InplaceRead> receive(uint64_t deadline, bool zero_len, Take take);
 };
 
 class TcpConnHandle final : public TcpConn {
@@ -105,6 +109,9 @@ class TcpConnHandle final : public TcpConn {
   explicit TcpConnHandle(std::shared_ptr<TcpCore> c) : c_(std::move(c)) {}
   ~TcpConnHandle() override { c_->close(); }
   Result<size_t> read(void* buf, size_t len, uint64_t deadline) override { return c_->read(buf, len, deadline); }
+  Result<InplaceRead> read_inplace(InplaceFn fn, void* ctx, uint64_t deadline) override {
+    return c_->read_inplace(fn, ctx, deadline);
+  }
   Result<size_t> write(const void* buf, size_t len, uint64_t deadline) override {
     return c_->write(buf, len, deadline);
   }

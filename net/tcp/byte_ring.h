@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <utility>
 
 #include "net/tcp/seq.h"
 
@@ -42,6 +43,12 @@ class ByteRing {
     const size_t first = std::min(n, cap_ - pos);
     std::memcpy(out, buf_.get() + pos, first);
     std::memcpy(out + first, buf_.get(), n - first);
+  }
+  // The contiguous run of present bytes starting at offset off (which is below
+  // size()): a pointer into the ring and its length, up to the wrap.
+  std::pair<const uint8_t*, size_t> run_at(size_t off) const noexcept {
+    const size_t pos = (head_ + off) % cap_;
+    return {buf_.get() + pos, std::min(len_ - off, cap_ - pos)};
   }
   // Marks n more bytes (already written with write_at) as present.
   void commit(size_t n) noexcept { len_ = std::min(cap_, len_ + n); }

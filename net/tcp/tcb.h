@@ -89,6 +89,11 @@ class Tcb {
   size_t write(const uint8_t* p, size_t n, uint64_t now);
   // Copies up to n in-order bytes out; may send a window update.
   size_t read(uint8_t* out, size_t n, uint64_t now);
+  // Zero-copy read: offers the in-order bytes in place, one contiguous run at
+  // a time (at most two: the buffer is a ring); fn returns how many it took,
+  // and a run not taken whole ends the call. Returns the bytes taken.
+  using InplaceFn = size_t (*)(void* ctx, const uint8_t* p, size_t n);
+  size_t read_inplace(InplaceFn fn, void* ctx, uint64_t now);
   // No more writes: FIN after the buffered data.
   void shutdown_write(uint64_t now);
   // RST and CLOSED at once.
@@ -123,6 +128,7 @@ class Tcb {
   static bool rst_for(const InSeg& seg, OutSeg* out) noexcept;
 
  private:
+  void rcv_consumed(size_t n, uint64_t now);
   // tcp_input.cc
   void input_syn_sent(const InSeg& s, uint64_t now);
   bool acceptable(const InSeg& s) const noexcept;

@@ -72,14 +72,31 @@ size_t Tcb::read(uint8_t* out, size_t n, uint64_t now) {
   n = std::min(n, rcv_.size());
   rcv_.read_at(0, out, n);
   rcv_.consume(n);
-  // Window update once the window grew by enough to matter (RFC 1122 §4.2.3.3).
+  rcv_consumed(n, now);
+  return n;
+}
+
+size_t Tcb::read_inplace(InplaceFn fn, void* ctx, uint64_t now) {
+  size_t taken = 0;
+  while (rcv_.size() > 0) {
+    const auto [p, len] = rcv_.run_at(0);
+    const size_t t = std::min(fn(ctx, p, len), len);
+    rcv_.consume(t);
+    taken += t;
+    if (t < len) break;
+  }
+  rcv_consumed(taken, now);
+  return taken;
+}
+
+// Window update once the window grew by enough to matter (RFC 1122 §4.2.3.3).
+void Tcb::rcv_consumed(size_t n, uint64_t now) {
   if (n > 0 && state_ != State::kClosed && state_ != State::kTimeWait) {
     const uint32_t space = static_cast<uint32_t>(rcv_.capacity() - rcv_.size());
     const Seq edge = rcv_nxt_ + space;
     const uint32_t grow = seq_gt(edge, rcv_adv_) ? edge - rcv_adv_ : 0;
     if (grow >= std::min<uint32_t>(static_cast<uint32_t>(rcv_.capacity() / 2), 2 * eff_mss())) send_ack(now);
   }
-  return n;
 }
 
 void Tcb::shutdown_write(uint64_t now) {

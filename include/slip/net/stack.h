@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -43,6 +44,27 @@ class TcpConn {
   // Up to len bytes, parking while the send buffer is full; returns what was queued.
   virtual Result<size_t> write(const void* buf, size_t len, uint64_t deadline = kNoDeadline) = 0;
   virtual Result<size_t> readv(const iovec* iov, int n, uint64_t deadline = kNoDeadline);
+
+  // Zero-copy receive. Parks until data, EOF or an error, then calls
+  // fn(ctx, p, n) on the received bytes where they lie, in order, one
+  // contiguous run at a time; fn returns how many bytes it took, and a run
+  // not taken whole ends the call (the rest stays for the next read). fn
+  // runs with the connection locked: it must not block or use this
+  // connection. `eof` is set, with nothing taken, once the peer closed.
+  struct InplaceRead {
+    size_t taken = 0;
+    bool eof = false;
+  };
+  using InplaceFn = size_t (*)(void* ctx, const uint8_t* p, size_t n);
+  virtual Result<InplaceRead> read_inplace(InplaceFn fn, void* ctx, uint64_t deadline = kNoDeadline) = 0;
+  // The same with a callable: f(const uint8_t* p, size_t n) -> size_t taken.
+  template <class F>
+  Result<InplaceRead> read_inplace(F&& f, uint64_t deadline = kNoDeadline) {
+    using Fn = std::remove_reference_t<F>;
+    return read_inplace(
+        [](void* c, const uint8_t* p, size_t n) -> size_t { return (*static_cast<Fn*>(c))(p, n); },
+        const_cast<void*>(static_cast<const void*>(&f)), deadline);
+  }
   virtual Result<size_t> writev(const iovec* iov, int n, uint64_t deadline = kNoDeadline);
   // Exactly len bytes or an error (EPIPE-like ECONNRESET, or 0 bytes at EOF: ENODATA).
   Result<size_t> read_full(void* buf, size_t len, uint64_t deadline = kNoDeadline);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "slip/net/stack.h"
+#include "tests/net/inplace_check.h"
 #include "slip/runtime/runtime.h"
 #include "slip/runtime/sync.h"
 #include "slip/runtime/time.h"
@@ -33,6 +34,13 @@ void with_kernel_stack(unsigned kthreads, const std::function<void(Stack&)>& bod
     auto st = make_kernel_stack(sc);
     body(*st);
   });
+}
+
+// A TCP port that was free a moment ago (Linux picked it for a listener).
+uint16_t free_tcp_port(Stack& st) {
+  auto probe = st.tcp_listen(0);
+  REQUIRE(probe.ok());
+  return (*probe)->local().port;
 }
 
 // A blocking Linux TCP client in a plain thread: connects, sends msg, reads
@@ -155,11 +163,7 @@ TEST_CASE("kernel stack: uthread client and server, TCP and UDP", "[kernel]") {
 TEST_CASE("kernel stack: errors are errno results", "[kernel]") {
   with_kernel_stack(1, [](Stack& st) {
     // A port nobody listens on: the kernel answers RST.
-    auto probe = st.tcp_listen(0);
-    REQUIRE(probe.ok());
-    const uint16_t closed_port = (*probe)->local().port;
-    probe->reset();
-    auto c = st.tcp_dial({kLoop, closed_port}, slip::now_ns() + 2'000'000'000);
+    auto c = st.tcp_dial({kLoop, free_tcp_port(st)}, slip::now_ns() + 2'000'000'000);
     CHECK(c.error() == ECONNREFUSED);
 
     // Read deadlines: nothing arrives, the read times out and the uthread
@@ -232,5 +236,11 @@ TEST_CASE("kernel stack: udp_serve runs the handler on the polling kthread", "[k
     for (int i = 0; i < 50; i++) (void)(*cli)->write_to("y", 1, to);
     rt::sleep_for(std::chrono::milliseconds(20));
     CHECK(calls == after);
+  });
+}
+
+TEST_CASE("kernel stack: read_inplace keeps the zero-copy contract (by peeking)", "[kernel]") {
+  with_kernel_stack(1, [](Stack& st) {
+    slip::net::test::check_inplace_read(st, st, {kLoop, free_tcp_port(st)});
   });
 }

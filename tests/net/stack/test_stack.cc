@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "slip/net/stack.h"
+#include "tests/net/inplace_check.h"
 #include "slip/net/wire.h"
 #include "slip/runtime/runtime.h"
 #include "slip/runtime/sync.h"
@@ -342,4 +343,8 @@ TEST_CASE("bulk transfer both ways with loss: SHA-256 identical at the far end",
     CHECK(a_sent == b_got);
     CHECK(b_sent == a_got);
   });
+}
+
+TEST_CASE("read_inplace hands over received bytes in place, in order, then EOF", "[stack]") {
+  with_hosts({}, [](Stack& a, Stack& b, TestWire&) { slip::net::test::check_inplace_read(a, b, {kIpB, 5555}); });
 }

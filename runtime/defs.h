@@ -154,6 +154,7 @@ struct Runtime {
   std::atomic<Poller*> pollers[kMaxPollers] = {};
   std::atomic<unsigned> n_pollers{0};
   std::atomic<Poller*> poller_sleeper{nullptr};  // at most one kthread sleeps in a poller
+  std::atomic<int> interrupting{0};               // wakers inside Poller::interrupt()
 };
 
 // Runs every registered poller for kthread k; returns the work they did.

@@ -43,9 +43,14 @@ void futex_wake(std::atomic<uint32_t>* word) noexcept {
 void wake_kthread(Kthread* k) noexcept {
   k->park_seq.fetch_add(1, std::memory_order_seq_cst);
   futex_wake(&k->park_seq);
-  // A kthread asleep in a blocking poller (set before its idle bit) is woken there.
+  // A kthread asleep in a blocking poller (set before its idle bit) is woken
+  // there. The count lets remove_poller() wait out a waker that loaded the
+  // poller just before the sleeper left it, so the poller is never used freed.
   if (k->blocked_in.load(std::memory_order_seq_cst)) {
-    if (Poller* p = k->blocked_in.load(std::memory_order_acquire)) p->interrupt();
+    Runtime* rt = k->rt;
+    rt->interrupting.fetch_add(1, std::memory_order_seq_cst);
+    if (Poller* p = k->blocked_in.load(std::memory_order_seq_cst)) p->interrupt();
+    rt->interrupting.fetch_sub(1, std::memory_order_release);
   }
 }
 
@@ -157,8 +162,8 @@ bool block_in_poller(Runtime* rt, Kthread* k, uint32_t seq, uint64_t timeout) no
     p->block(k->index, timeout);
   }
   claim_idle(rt, k->index);
+  k->blocked_in.store(nullptr, std::memory_order_seq_cst);  // before in_poll: see wake_kthread
   k->in_poll.store(false, std::memory_order_release);
-  k->blocked_in.store(nullptr, std::memory_order_release);
   rt->poller_sleeper.store(nullptr, std::memory_order_release);
   return true;
 }

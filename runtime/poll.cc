@@ -61,6 +61,7 @@ void remove_poller(Poller* p) noexcept {
   for (auto& k : rt->ks)
     if (k.get() != self)
       while (k->in_poll.load(std::memory_order_seq_cst)) __builtin_ia32_pause();
+  while (rt->interrupting.load(std::memory_order_seq_cst)) __builtin_ia32_pause();
 }
 
 }  // namespace slip::rt

@@ -244,3 +244,27 @@ TEST_CASE("kernel stack: read_inplace keeps the zero-copy contract (by peeking)"
     slip::net::test::check_inplace_read(st, st, {kLoop, free_tcp_port(st)});
   });
 }
+
+TEST_CASE("kernel stacks come and go while kthreads sleep in epoll and get woken", "[kernel]") {
+  // Under ASan this catches a waker touching a netpoller after it is gone.
+  rt::Config rc;
+  rc.kthreads = 2;
+  rt::run(rc, [] {
+    std::atomic<bool> stop{false};
+    rt::WaitGroup wg;
+    wg.add(1);
+    rt::spawn_detached([&] {  // constant wake-ups of the other kthread
+      while (!stop) rt::sleep_for(std::chrono::microseconds(50));
+      wg.done();
+    });
+    for (int i = 0; i < 200; i++) {
+      StackConfig sc;
+      sc.ip = kLoop;
+      auto st = make_kernel_stack(sc);
+      rt::sleep_for(std::chrono::microseconds(i % 7 * 20));  // let a kthread fall asleep in it
+    }
+    stop = true;
+    wg.wait();
+  });
+  SUCCEED("200 stacks created and destroyed under wake-ups");
+}

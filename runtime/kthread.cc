@@ -148,12 +148,16 @@ void park_revoked(Runtime* rt, Kthread* k) noexcept {
 // Sleeps in a blocking poller when one is registered and no other kthread
 // sleeps in it; false when the caller should use its futex instead.
 bool block_in_poller(Runtime* rt, Kthread* k, uint32_t seq, uint64_t timeout) noexcept {
-  Poller* p = blocking_poller(rt);
-  if (!p) return false;
-  Poller* none = nullptr;
-  if (!rt->poller_sleeper.compare_exchange_strong(none, p, std::memory_order_seq_cst)) return false;
-  k->blocked_in.store(p, std::memory_order_seq_cst);
+  // in_poll first, as in run_pollers: remove_poller() clears the slot and
+  // then waits for in_poll, so a poller we load here outlives our use of it.
   k->in_poll.store(true, std::memory_order_seq_cst);
+  Poller* p = blocking_poller(rt);
+  Poller* none = nullptr;
+  if (!p || !rt->poller_sleeper.compare_exchange_strong(none, p, std::memory_order_seq_cst)) {
+    k->in_poll.store(false, std::memory_order_release);
+    return false;
+  }
+  k->blocked_in.store(p, std::memory_order_seq_cst);
   const uint64_t bit = uint64_t{1} << k->index;
   rt->idle_mask.fetch_or(bit, std::memory_order_seq_cst);
   if (timeout != 0 && !work_visible(rt) && !rt->stopping.load(std::memory_order_acquire) &&

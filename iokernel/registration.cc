@@ -1,0 +1,188 @@
+#include "iokernel/registration.h"
+
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace slip::iok {
+namespace {
+
+constexpr size_t kMaxFds = 1 + kMaxKthreads;
+
+void close_all(std::vector<int>& fds) noexcept {
+  for (int fd : fds) close(fd);
+  fds.clear();
+}
+
+// An eventfd is an anonymous inode whose /proc link names it.
+bool is_eventfd(int fd) {
+  char path[64], target[64];
+  std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  const ssize_t n = readlink(path, target, sizeof target - 1);
+  if (n <= 0) return false;
+  target[n] = '\0';
+  return std::strcmp(target, "anon_inode:[eventfd]") == 0;
+}
+
+void reply(int conn, int status, const std::string& reason) {
+  RegisterReply r{};
+  r.magic = kMagic;
+  r.version_major = kVersionMajor;
+  r.version_minor = kVersionMinor;
+  r.status = status;
+  std::snprintf(r.reason, sizeof r.reason, "%s", reason.c_str());
+  (void)!send(conn, &r, sizeof r, MSG_NOSIGNAL);
+}
+
+// Receives the message and up to kMaxFds descriptors. MSG_CMSG_CLOEXEC keeps
+// them from leaking into children; MSG_CTRUNC (too many fds) is a refusal.
+int receive(int conn, int timeout_ms, RegisterMsg* msg, size_t* len, std::vector<int>* fds, std::string* why) {
+  pollfd p{conn, POLLIN, 0};
+  if (poll(&p, 1, timeout_ms) != 1) {
+    *why = "no registration arrived in time";
+    return ETIMEDOUT;
+  }
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * kMaxFds)];
+  uint8_t buf[sizeof(RegisterMsg) + 1];  // one extra byte tells an oversized message
+  iovec iov{buf, sizeof buf};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = ctl;
+  m.msg_controllen = sizeof ctl;
+  const ssize_t n = recvmsg(conn, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < k; i++) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      fds->push_back(fd);
+    }
+  }
+  if (n <= 0) {
+    *why = n == 0 ? "connection closed before registering" : std::string("recvmsg: ") + std::strerror(errno);
+    return EPROTO;
+  }
+  if (m.msg_flags & MSG_CTRUNC) {
+    *why = "more descriptors than 1 + 64 kthreads";
+    return EPROTO;
+  }
+  *len = static_cast<size_t>(n);
+  std::memcpy(msg, buf, std::min(sizeof *msg, *len));
+  return 0;
+}
+
+int check(const RegisterMsg& msg, size_t len, std::vector<int>& fds, const std::vector<uint32_t>& taken,
+          Attached* out, std::string* why) {
+  if (const char* e = validate_register(&msg, len)) {
+    *why = e;
+    return EINVAL;
+  }
+  if (fds.size() != 1u + msg.n_kthreads) {
+    *why = "expected the region fd and " + std::to_string(msg.n_kthreads) + " eventfds, got " +
+           std::to_string(fds.size()) + " descriptors";
+    return EINVAL;
+  }
+  if (std::find(taken.begin(), taken.end(), msg.ip) != taken.end()) {
+    *why = "that IP address is already attached";
+    return EADDRINUSE;
+  }
+  for (size_t i = 1; i < fds.size(); i++)
+    if (!is_eventfd(fds[i])) {
+      *why = "descriptor " + std::to_string(i) + " is not an eventfd";
+      return EINVAL;
+    }
+  struct stat st{};
+  if (fstat(fds[0], &st) != 0 || !S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) != msg.region_size) {
+    *why = "the region fd is not a file of region_size bytes";
+    return EINVAL;
+  }
+  void* p = mmap(nullptr, msg.region_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+  if (p == MAP_FAILED) {
+    *why = std::string("mmap of the region: ") + std::strerror(errno);
+    return EINVAL;
+  }
+  RegionLayout l;
+  if (const char* e = validate_region(p, msg.region_size, &l)) {
+    munmap(p, msg.region_size);
+    *why = e;
+    return EINVAL;
+  }
+  if (l.n_kthreads != msg.n_kthreads) {
+    munmap(p, msg.region_size);
+    *why = "the region's kthread count differs from the registration's";
+    return EINVAL;
+  }
+  out->msg = msg;
+  out->region_fd = fds[0];
+  out->region = static_cast<uint8_t*>(p);
+  out->layout = l;
+  out->eventfds.assign(fds.begin() + 1, fds.end());
+  fds.clear();  // now owned by *out
+  return 0;
+}
+
+}  // namespace
+
+void detach(Attached& a) noexcept {
+  if (a.region) munmap(a.region, a.msg.region_size);
+  if (a.region_fd >= 0) close(a.region_fd);
+  close_all(a.eventfds);
+  a.region = nullptr;
+  a.region_fd = -1;
+}
+
+int accept_registration(int conn, const std::vector<uint32_t>& taken_ips, int timeout_ms, Attached* out,
+                        std::string* reason) {
+  RegisterMsg msg{};
+  size_t len = 0;
+  std::vector<int> fds;
+  int rc = receive(conn, timeout_ms, &msg, &len, &fds, reason);
+  if (rc == 0) rc = check(msg, len, fds, taken_ips, out, reason);
+  close_all(fds);  // empty when *out took them
+  reply(conn, rc, rc == 0 ? "attached" : *reason);
+  return rc;
+}
+
+int send_registration(int conn, const RegisterMsg& msg, int region_fd, const std::vector<int>& eventfds,
+                      std::string* reason) {
+  std::vector<int> fds{region_fd};
+  fds.insert(fds.end(), eventfds.begin(), eventfds.end());
+  if (fds.size() > kMaxFds) {
+    *reason = "too many kthreads";
+    return EINVAL;
+  }
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * kMaxFds)] = {};
+  iovec iov{const_cast<RegisterMsg*>(&msg), sizeof msg};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = ctl;
+  m.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+  cmsghdr* c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+  std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+  if (sendmsg(conn, &m, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof msg)) {
+    *reason = std::string("sendmsg: ") + std::strerror(errno);
+    return errno ? errno : EIO;
+  }
+  RegisterReply r{};
+  if (recv(conn, &r, sizeof r, MSG_WAITALL) != static_cast<ssize_t>(sizeof r) || r.magic != kMagic) {
+    *reason = "the IOKernel closed the connection or answered garbage";
+    return EPROTO;
+  }
+  r.reason[sizeof r.reason - 1] = '\0';
+  *reason = r.reason;
+  return r.status;
+}
+
+}  // namespace slip::iok

@@ -137,6 +137,11 @@ void DpdkPort::configure(const DpdkPortConfig& cfg) {
                            RTE_ETH_TX_OFFLOAD_TCP_CKSUM | RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
   conf.rxmode.offloads = rx_want & info.rx_offload_capa;
   conf.txmode.offloads = tx_want & info.tx_offload_capa;
+  // net_tap "offloads" L4 checksums in software and writes 0xffff where RFC
+  // 1624 wants 0x0000 for TCP (1 frame in 65536; tshark flags it); our own
+  // software checksum is as fast and exact, so take it instead.
+  if (info.driver_name && std::strcmp(info.driver_name, "net_tap") == 0)
+    conf.txmode.offloads &= ~(RTE_ETH_TX_OFFLOAD_UDP_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM);
   const uint64_t rx_l4 = RTE_ETH_RX_OFFLOAD_UDP_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
   const uint64_t tx_l4 = RTE_ETH_TX_OFFLOAD_UDP_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
   caps_.rx_ip_csum = conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;

@@ -58,20 +58,24 @@ TEST_CASE("cancelled timers never fire", "[timer]") {
     constexpr int kN = 1000;
     std::vector<std::atomic<int>> hits(kN);
     std::vector<std::unique_ptr<Timer>> timers;
-    const uint64_t base = slip::now_ns() + 2'000'000;
+    // The contract, independent of timing: a cancel() that returns true means
+    // the callback never runs; one that returns false means it ran (or runs)
+    // exactly once. The 20 ms margin only makes most cancels land in time.
+    const uint64_t base = slip::now_ns() + 20'000'000;
     for (int i = 0; i < kN; i++) {
       timers.push_back(std::make_unique<Timer>([&hits, i] { hits[i]++; }));
       timers.back()->start_at(base + static_cast<uint64_t>(i) * 2000);
     }
+    std::vector<bool> stopped(kN, false);
     int cancelled = 0;
     for (int i = 0; i < kN; i += 2)
-      if (timers[i]->cancel()) cancelled++;
-    CHECK(cancelled == kN / 2);
+      if ((stopped[i] = timers[i]->cancel())) cancelled++;
+    CHECK(cancelled > 0);
     sleep_until(base + kN * 2000 + 2'000'000);
     for (int i = 0; i < 50000 && std::any_of(timers.begin(), timers.end(), [](auto& t) { return t->armed(); }); i++)
       sleep_for(100us);
     int wrong = 0;
-    for (int i = 0; i < kN; i++) wrong += hits[i] != (i % 2 ? 1 : 0);
+    for (int i = 0; i < kN; i++) wrong += hits[i] != (stopped[i] ? 0 : 1);
     CHECK(wrong == 0);
     CHECK_FALSE(timers[1]->cancel());  // already fired
   });

@@ -83,9 +83,10 @@ bool Netpoll::wait(int fd, Dir d, uint32_t seen, uint64_t deadline) {
 namespace {
 
 void wake(Readiness* r, uint32_t events) noexcept {
-  if (events & (EPOLLIN | EPOLLERR)) {
-    // Announce the call before looking at the hook, and unhook() clears the
-    // hook before counting calls: one of the two always sees the other.
+  // Plain sockets (no hook) skip the counted path: no read-modify-write per event.
+  if ((events & (EPOLLIN | EPOLLERR)) && r->hook.load(std::memory_order_relaxed)) {
+    // Announce the call before looking at the hook again, and unhook() clears
+    // the hook before counting calls: one of the two always sees the other.
     r->hook_calls.fetch_add(1, std::memory_order_seq_cst);
     ReadyHook* h = r->hook.load(std::memory_order_seq_cst);
     if (h) h->on_readable();

@@ -90,6 +90,10 @@ void yield() {
     return;
   }
   Uthread* next = pop_local(k);
+  // Nothing else ready: poll the NIC queues (and netpoller) now, so a uthread
+  // that spins with yield() -- a load generator waiting for a send slot --
+  // does not starve the receives that would wake others on this kthread.
+  if (!next && k->rt->n_pollers.load(std::memory_order_relaxed) && run_pollers(k->rt, k)) next = pop_local(k);
   if (next) switch_to_uthread(&a, next);
 }
 

@@ -1,0 +1,296 @@
+// HTTP/1.1 response framing (RFC 9112) for slip-loadgen: strict, bounded, and
+// it never looks past the bytes it is given.
+#include "http_response.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+namespace slip::loadgen {
+namespace {
+
+constexpr std::string_view kCrlf = "\r\n";
+constexpr std::string_view kBlankLine = "\r\n\r\n";
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); i++)
+    if (lower(a[i]) != lower(b[i])) return false;
+  return true;
+}
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+int hex_value(char c) {
+  if (is_digit(c)) return c - '0';
+  if (lower(c) >= 'a' && lower(c) <= 'f') return lower(c) - 'a' + 10;
+  return -1;
+}
+
+// tchar (RFC 9110 §5.6.2): what a field name is made of.
+bool is_tchar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c)) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+// Field values, reason phrases and chunk extensions: HTAB, SP, VCHAR, obs-text.
+bool is_text(std::string_view s) {
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u != '\t' && (u < 0x20 || u == 0x7f)) return false;
+  }
+  return true;
+}
+
+bool is_ows(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// "name: value" with no space before the colon; value without surrounding OWS.
+bool parse_field(std::string_view line, std::string_view& name, std::string_view& value) {
+  const size_t colon = line.find(':');
+  if (colon == 0 || colon == std::string_view::npos) return false;
+  name = line.substr(0, colon);
+  if (!std::all_of(name.begin(), name.end(), is_tchar)) return false;
+  value = trim_ows(line.substr(colon + 1));
+  return is_text(value);
+}
+
+// "HTTP/1.x SP 3DIGIT [SP reason]"; the reason may be empty or missing.
+bool parse_status_line(std::string_view line, int& status) {
+  if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || (line[7] != '0' && line[7] != '1') || line[8] != ' ')
+    return false;
+  if (!is_digit(line[9]) || !is_digit(line[10]) || !is_digit(line[11])) return false;
+  status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+  if (status < 100 || status > 599) return false;
+  if (line.size() == 12) return true;
+  return line[12] == ' ' && is_text(line.substr(13));
+}
+
+// Content-Length: 1*DIGIT, bounded well below overflow.
+bool parse_length(std::string_view v, uint64_t& out) {
+  if (v.empty() || v.size() > 18) return false;
+  uint64_t x = 0;
+  for (char c : v) {
+    if (!is_digit(c)) return false;
+    x = x * 10 + static_cast<uint64_t>(c - '0');
+  }
+  out = x;
+  return true;
+}
+
+}  // namespace
+
+bool media_type_is(std::string_view content_type, std::string_view type) {
+  std::string_view v = trim_ows(content_type);
+  if (v.size() < type.size() || !iequals(v.substr(0, type.size()), type)) return false;
+  return v.size() == type.size() || v[type.size()] == ';' || is_ows(v[type.size()]);
+}
+
+void check_field_value(std::string_view what, std::string_view value) {
+  if (!is_text(value) || trim_ows(value).size() != value.size())
+    throw std::invalid_argument(std::string(what) + " must be printable text without control characters or surrounding spaces");
+}
+
+std::string http_request_head(std::string_view method, std::string_view target, std::string_view host) {
+  const bool target_ok = !target.empty() && std::none_of(target.begin(), target.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u <= 0x20 || u == 0x7f;
+  });
+  if (!target_ok) throw std::invalid_argument("--path must be a request target without spaces or control characters, e.g. /index.html");
+  if (host.empty() || host.find_first_of(" \t") != std::string_view::npos)
+    throw std::invalid_argument("--host must be a host name (or host:port) without spaces");
+  check_field_value("--host", host);
+  std::string out;
+  out.append(method).append(" ").append(target).append(" HTTP/1.1\r\n");
+  out.append("Host: ").append(host).append("\r\n");
+  out.append("User-Agent: slip-loadgen\r\n");
+  return out;
+}
+
+Result<size_t> HttpResponseParser::fail() {
+  state_ = State::failed;
+  return err(EBADMSG);
+}
+
+size_t HttpResponseParser::find_terminator(const uint8_t* p, size_t n, std::string_view term) {
+  const char* s = reinterpret_cast<const char*>(p);
+  // Resume a little before where the last search stopped: the terminator may straddle it.
+  const size_t from = std::min(scanned_, n) - std::min(std::min(scanned_, n), term.size() - 1);
+  const size_t at = std::string_view(s, n).find(term, from);
+  if (at == std::string_view::npos) {
+    scanned_ = n;
+    return n;
+  }
+  scanned_ = 0;
+  return at;
+}
+
+Result<size_t> HttpResponseParser::parse_head(const uint8_t* p, size_t n, HttpEvent& ev) {
+  constexpr std::string_view kPrefix = "HTTP/1.";
+  if (std::memcmp(p, kPrefix.data(), std::min(n, kPrefix.size())) != 0) return fail();  // not a response: fail fast
+  const size_t limit = std::min(n, kMaxHeader);
+  const size_t end = find_terminator(p, limit, kBlankLine);
+  if (end == limit) return limit == kMaxHeader ? fail() : Result<size_t>(size_t{0});
+
+  std::string_view block(reinterpret_cast<const char*>(p), end + kCrlf.size());  // every line with its CRLF
+  const size_t eol = block.find(kCrlf);
+  int status = 0;
+  if (!parse_status_line(block.substr(0, eol), status)) return fail();
+  block.remove_prefix(eol + kCrlf.size());
+
+  bool has_te = false, has_length = false;
+  uint64_t length = 0;
+  std::string_view content_type;
+  while (!block.empty()) {
+    const size_t le = block.find(kCrlf);
+    std::string_view name, value;
+    if (!parse_field(block.substr(0, le), name, value)) return fail();
+    block.remove_prefix(le + kCrlf.size());
+    if (iequals(name, "content-length")) {
+      uint64_t v = 0;
+      if (!parse_length(value, v) || (has_length && v != length)) return fail();
+      has_length = true;
+      length = v;
+    } else if (iequals(name, "transfer-encoding")) {
+      // We ask for no codings, so only plain chunked framing is acceptable.
+      if (has_te || !iequals(value, "chunked")) return fail();
+      has_te = true;
+    } else if (iequals(name, "content-type")) {
+      content_type = value;
+    }
+  }
+  const size_t used = end + kBlankLine.size();
+  if (status < 200) {
+    if (status == 101) return fail();  // we never ask to switch protocols
+    return used;                       // interim (100 Continue, 103 Early Hints): the real head follows
+  }
+  if (status == 204 || status == 304) {
+    state_ = State::length_body;
+    remaining_ = 0;
+  } else if (has_te) {
+    if (has_length) return fail();  // both: a smuggling pattern, never legitimate from a server we test
+    state_ = State::chunk_size;
+  } else if (has_length) {
+    state_ = State::length_body;
+    remaining_ = length;
+  } else {
+    return fail();  // delimited by close: unusable on a pipelined connection
+  }
+  ev.kind = HttpEvent::Kind::head;
+  ev.status = status;
+  ev.content_type = content_type;
+  return used;
+}
+
+Result<size_t> HttpResponseParser::parse_chunk_size(const uint8_t* p, size_t n) {
+  if (n > 0 && hex_value(static_cast<char>(p[0])) < 0) return fail();
+  const size_t limit = std::min(n, kMaxChunkLine);
+  const size_t end = find_terminator(p, limit, kCrlf);
+  if (end == limit) return limit == kMaxChunkLine ? fail() : Result<size_t>(size_t{0});
+  std::string_view line(reinterpret_cast<const char*>(p), end);
+  uint64_t size = 0;
+  size_t i = 0;
+  for (; i < line.size() && hex_value(line[i]) >= 0; i++) {
+    if (i == 15) return fail();  // 60 bits is plenty
+    size = size * 16 + static_cast<uint64_t>(hex_value(line[i]));
+  }
+  if (i == 0) return fail();
+  // chunk-ext: BWS ";" ... up to the CRLF, checked only for stray controls.
+  std::string_view rest = line.substr(i);
+  while (!rest.empty() && is_ows(rest.front())) rest.remove_prefix(1);
+  if (!rest.empty() && (rest.front() != ';' || !is_text(rest))) return fail();
+  if (rest.empty() && i != line.size()) return fail();  // whitespace with no extension after it
+  if (size == 0) {
+    state_ = State::trailer;
+    trailer_bytes_ = 0;
+  } else {
+    state_ = State::chunk_data;
+    remaining_ = size;
+  }
+  return end + kCrlf.size();
+}
+
+Result<size_t> HttpResponseParser::parse_trailer(const uint8_t* p, size_t n, HttpEvent& ev) {
+  const size_t budget = kMaxHeader - trailer_bytes_;
+  const size_t limit = std::min(n, budget);
+  const size_t end = find_terminator(p, limit, kCrlf);
+  if (end == limit) return limit == budget ? fail() : Result<size_t>(size_t{0});
+  if (end == 0) {
+    state_ = State::head;
+    ev.kind = HttpEvent::Kind::end;
+    return kCrlf.size();
+  }
+  std::string_view name, value;
+  if (!parse_field(std::string_view(reinterpret_cast<const char*>(p), end), name, value)) return fail();
+  trailer_bytes_ += end + kCrlf.size();
+  return end + kCrlf.size();
+}
+
+Result<size_t> HttpResponseParser::next(const uint8_t* p, size_t n, HttpEvent& ev) {
+  ev = HttpEvent{};
+  size_t used = 0;
+  for (;;) {
+    const uint8_t* q = p + used;
+    const size_t left = n - used;
+    switch (state_) {
+      case State::failed:
+        return err(EBADMSG);
+      case State::head: {
+        if (left == 0) return used;
+        auto r = parse_head(q, left, ev);
+        if (!r) return r;
+        used += *r;
+        if (ev.kind != HttpEvent::Kind::none || *r == 0) return used;
+        break;  // an interim response went by
+      }
+      case State::length_body:
+      case State::chunk_data: {
+        if (state_ == State::length_body && remaining_ == 0) {
+          state_ = State::head;
+          ev.kind = HttpEvent::Kind::end;
+          return used;
+        }
+        if (left == 0) return used;
+        const size_t take = static_cast<size_t>(std::min<uint64_t>(remaining_, left));
+        remaining_ -= take;
+        if (state_ == State::chunk_data && remaining_ == 0) state_ = State::chunk_end;
+        ev.kind = HttpEvent::Kind::body;
+        ev.data = q;
+        ev.size = take;
+        return used + take;
+      }
+      case State::chunk_end:
+        if (left >= 1 && q[0] != '\r') return fail();
+        if (left >= 2 && q[1] != '\n') return fail();
+        if (left < 2) return used;
+        used += kCrlf.size();
+        state_ = State::chunk_size;
+        break;
+      case State::chunk_size: {
+        if (left == 0) return used;
+        auto r = parse_chunk_size(q, left);
+        if (!r) return r;
+        if (*r == 0) return used;
+        used += *r;
+        break;
+      }
+      case State::trailer: {
+        if (left == 0) return used;
+        auto r = parse_trailer(q, left, ev);
+        if (!r) return r;
+        used += *r;
+        if (ev.kind != HttpEvent::Kind::none || *r == 0) return used;
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace slip::loadgen

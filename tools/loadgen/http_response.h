@@ -1,0 +1,67 @@
+// Incremental HTTP/1.1 response framing for a pipelined client connection,
+// shared by the http and sse protocols. It consumes whole units (a header
+// block, a chunk-size line, body bytes, a trailer line) from the front of what
+// it is given and keeps its place across calls: the caller drops the consumed
+// bytes and passes the rest again, with more appended, next time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "slip/common/result.h"
+
+namespace slip::loadgen {
+
+// One thing the parser found. Views point into the bytes passed to next() and
+// stay valid until those bytes are dropped.
+struct HttpEvent {
+  enum class Kind { none, head, body, end };
+  Kind kind = Kind::none;
+  int status = 0;                 // head
+  std::string_view content_type;  // head: the Content-Type value, or empty
+  const uint8_t* data = nullptr;  // body
+  size_t size = 0;                // body
+};
+
+class HttpResponseParser {
+ public:
+  static constexpr size_t kMaxHeader = 64 * 1024;  // status line plus fields; also trailers
+  static constexpr size_t kMaxChunkLine = 4096;    // chunk size plus extensions
+
+  // Consumes framing from the front of [p, p + n) up to and including the next
+  // event, and returns the bytes consumed. Kind::none: everything usable was
+  // consumed and more bytes are needed. Malformed or unsupported framing
+  // (including a body delimited only by connection close): EBADMSG; the parser
+  // is then stuck in that error.
+  Result<size_t> next(const uint8_t* p, size_t n, HttpEvent& ev);
+
+ private:
+  enum class State { head, length_body, chunk_size, chunk_data, chunk_end, trailer, failed };
+
+  Result<size_t> parse_head(const uint8_t* p, size_t n, HttpEvent& ev);
+  Result<size_t> parse_chunk_size(const uint8_t* p, size_t n);
+  Result<size_t> parse_trailer(const uint8_t* p, size_t n, HttpEvent& ev);
+  // Where the CRLF that ends the line (or, for the head, the blank line) starts
+  // in [p, p + n), remembering how far was searched; n when not there yet.
+  size_t find_terminator(const uint8_t* p, size_t n, std::string_view term);
+  Result<size_t> fail();
+
+  State state_ = State::head;
+  uint64_t remaining_ = 0;  // body bytes left in the message or the chunk
+  size_t scanned_ = 0;      // bytes of the pending unit already searched for its terminator
+  size_t trailer_bytes_ = 0;
+};
+
+// "METHOD target HTTP/1.1" then Host and User-Agent fields, each line with its
+// CRLF. Setup: throws std::invalid_argument when target or host would break the framing.
+std::string http_request_head(std::string_view method, std::string_view target, std::string_view host);
+// Setup: throws std::invalid_argument naming `what` when value cannot be a header field value.
+void check_field_value(std::string_view what, std::string_view value);
+
+// Whether a Content-Type value names the given media type (case-insensitive,
+// parameters allowed), e.g. media_type_is("Text/Event-Stream; charset=utf-8", "text/event-stream").
+bool media_type_is(std::string_view content_type, std::string_view type);
+
+}  // namespace slip::loadgen

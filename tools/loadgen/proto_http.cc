@@ -1,0 +1,48 @@
+// HTTP/1.1 GET with keep-alive, pipelined on each connection.
+#include "http_response.h"
+#include "protocol.h"
+
+namespace slip::loadgen {
+namespace {
+
+// Every request is the same GET; a response is ok when its status is 2xx or 3xx.
+class Http final : public ClientProtocol {
+ public:
+  explicit Http(const ProtocolConfig& cfg)
+      : request_(http_request_head("GET", cfg.path, cfg.host) + "Accept: */*\r\n\r\n") {}
+
+  void build_request(uint64_t, std::string& out) override { out += request_; }
+
+  Result<size_t> parse(const uint8_t* p, size_t n, uint64_t now, ResponseSink& sink) override {
+    size_t used = 0;
+    for (;;) {
+      HttpEvent ev;
+      auto r = parser_.next(p + used, n - used, ev);
+      if (!r) return r;
+      used += *r;
+      switch (ev.kind) {
+        case HttpEvent::Kind::none:
+          return used;
+        case HttpEvent::Kind::head:
+          status_ = ev.status;
+          break;
+        case HttpEvent::Kind::body:
+          break;
+        case HttpEvent::Kind::end:
+          sink.complete(0, status_ < 400 ? Outcome::ok : Outcome::error, now);
+          break;
+      }
+    }
+  }
+
+ private:
+  std::string request_;
+  HttpResponseParser parser_;
+  int status_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<ClientProtocol> make_http(const ProtocolConfig& cfg, uint32_t) { return std::make_unique<Http>(cfg); }
+
+}  // namespace slip::loadgen

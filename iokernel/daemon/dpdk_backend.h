@@ -1,0 +1,17 @@
+// The DPDK port behind PortBackend: slip::net::DpdkPort, opened after
+// eal_init. Separate from the control plane so that builds and tests without
+// a NIC never touch DPDK.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "iokernel/daemon/port.h"
+
+namespace slip::iok {
+
+// Opens and starts the ethdev port called name (EAL must be up). Throws with
+// the cause and a fix.
+std::unique_ptr<PortBackend> make_dpdk_backend(const std::string& name);
+
+}  // namespace slip::iok

@@ -1,0 +1,32 @@
+// The seam between the control plane and the packet data path. The daemon's
+// loop calls poll() on every turn; a port backend receives a burst and hands
+// it to steer() (for now: count and drop). Kept free of DPDK headers so the
+// control plane builds and tests without a NIC.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace slip::iok {
+
+class RuntimeTable;
+
+struct PortCounters {
+  uint64_t rx_frames = 0, tx_frames = 0;
+  uint64_t rx_dropped = 0;  // received but steered nowhere (no runtime, ring full, or no data path yet)
+  uint64_t tx_dropped = 0;
+  uint64_t rx_missed = 0, rx_errors = 0, tx_errors = 0;  // as the NIC counts them
+};
+
+class PortBackend {
+ public:
+  virtual ~PortBackend() = default;
+  virtual const std::string& name() const noexcept = 0;
+  virtual std::string mac() const = 0;
+  // One turn of the data path; returns how many frames it handled (0: idle).
+  // Runs on the loop thread, which owns the table.
+  virtual unsigned poll(RuntimeTable& runtimes) noexcept = 0;
+  virtual PortCounters counters() const = 0;
+};
+
+}  // namespace slip::iok

@@ -1,0 +1,74 @@
+// The runtimes attached to the daemon. Owned and touched by the loop thread
+// only; an entry unmaps its region and closes its descriptors when dropped.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "iokernel/daemon/control.h"
+#include "iokernel/daemon/fd.h"
+#include "iokernel/daemon/liveness.h"
+#include "iokernel/registration.h"
+
+namespace slip::iok {
+
+// Per-runtime counters, written by the loop thread's data path.
+struct RuntimeCounters {
+  uint64_t rx_frames = 0;   // steered onto its rx rings
+  uint64_t rx_dropped = 0;  // steered to it but its ring was full
+  uint64_t tx_frames = 0;   // taken from its tx rings
+  uint64_t unexpected_msgs = 0;  // control messages after registration (ignored)
+};
+
+enum class Ring : uint32_t { kRx = 0, kTx = 1, kCompletions = 2 };
+
+struct RuntimeEntry {
+  RuntimeEntry() = default;
+  RuntimeEntry(const RuntimeEntry&) = delete;
+  RuntimeEntry& operator=(const RuntimeEntry&) = delete;
+  ~RuntimeEntry() { detach(attached); }
+
+  KthreadShm& kthread(uint32_t k) const noexcept {
+    return reinterpret_cast<KthreadShm*>(attached.region + attached.layout.kthreads_off)[k];
+  }
+  RingView ring(uint32_t k, Ring r) const noexcept;
+
+  uint64_t id = 0;
+  Attached attached;
+  Fd conn;        // the control connection; its hang-up is the runtime's death
+  PeerCred cred;  // who registered (pid for the logs)
+  uint64_t attached_ns = 0;
+  RuntimeCounters counters;
+  std::vector<uint64_t> rx_pushed;  // per kthread, total pushed onto its rx ring (the data path adds)
+  std::vector<RxWatch> rx_watch;    // per kthread
+};
+
+class RuntimeTable {
+ public:
+  RuntimeEntry& add(Attached&& a, Fd conn, const PeerCred& cred, uint64_t now_ns);
+  RuntimeEntry* find(uint64_t id) noexcept;
+  // Drops the entry: region unmapped, descriptors closed, IP free for reuse.
+  bool remove(uint64_t id) noexcept;
+  void clear() noexcept { entries_.clear(); }
+  std::vector<uint32_t> ips() const;
+  size_t size() const noexcept { return entries_.size(); }
+  const std::vector<std::unique_ptr<RuntimeEntry>>& entries() const noexcept { return entries_; }
+
+  struct Stall {
+    uint64_t id;
+    uint32_t kthread, fill;
+  };
+  // Looks at every rx ring once (observe_rx); the runtimes that stalled.
+  std::vector<Stall> check_stalls(uint64_t now_ns, uint64_t timeout_ns);
+
+ private:
+  std::vector<std::unique_ptr<RuntimeEntry>> entries_;
+  uint64_t next_id_ = 1;
+};
+
+std::string ip_str(uint32_t host_order_ip);
+std::string mac_str(const uint8_t (&mac)[6]);
+
+}  // namespace slip::iok

@@ -1,0 +1,82 @@
+// Writing HTTP/1.1 responses on a slip::net::TcpConn: whole responses with a
+// Content-Length, and streamed (chunked) responses whose every chunk goes to
+// the connection as soon as it is given, for server-sent events. Errors carry
+// OpenAI's error body: {"error":{"message","type","param","code"}}.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+
+#include "request.h"
+#include "slip/common/result.h"
+#include "slip/net/stack.h"
+
+namespace slip::gateway::http {
+
+// OpenAI's error "type" for a status: invalid_request_error for most 4xx,
+// authentication_error, permission_error, rate_limit_error, server_error.
+std::string_view error_type_for(int status);
+// {"error":{"message":..,"type":..,"param":..|null,"code":..|null}}; empty param or code is null.
+std::string openai_error_body(std::string_view message, std::string_view type, std::string_view param = {},
+                              std::string_view code = {});
+
+// One extra response field; the writer adds Date, Content-Length or
+// Transfer-Encoding, and Connection itself.
+struct HeaderRef {
+  std::string_view name, value;
+};
+using Headers = std::initializer_list<HeaderRef>;
+
+// The response side of one request, handed to its handler. A handler sends
+// exactly one response: respond()/error(), or start_stream() + send_chunk()*
+// + end_stream(). Writes park the handler's uthread; a failed write means the
+// client is gone (the connection is then closed).
+class Responder {
+ public:
+  Responder(net::TcpConn& conn, const Request& req, const std::atomic<bool>& stopping)
+      : conn_(conn), req_(req), stopping_(stopping), head_only_(req.method == "HEAD"), close_(!req.keep_alive) {}
+
+  Result<size_t> respond(int status, std::string_view content_type, std::string_view body, Headers extra = {});
+  // An OpenAI error body; type defaults to error_type_for(status).
+  Result<size_t> error(int status, std::string_view message, std::string_view type = {}, std::string_view param = {},
+                       std::string_view code = {});
+
+  // Sends the head of a chunked response (HTTP/1.0: a close-delimited one).
+  Result<size_t> start_stream(int status, std::string_view content_type, Headers extra = {});
+  // One chunk, written now; an empty chunk is skipped (it would end the body).
+  Result<size_t> send_chunk(std::string_view data);
+  Result<size_t> end_stream();
+
+  // The client closed its side or reset the connection: a non-blocking check
+  // for cancelling work whose answer nobody will read.
+  bool peer_gone();
+  // The server is shutting down: long handlers should end.
+  bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
+  const Request& request() const { return req_; }
+  // Ask for Connection: close on the response (before it is sent).
+  void set_close() { close_ = true; }
+
+  // For the server: whether a response was started, finished, and whether
+  // the connection must close after it.
+  bool started() const { return started_; }
+  bool finished() const { return finished_; }
+  bool must_close() const { return close_ || failed_ || (started_ && !finished_); }
+
+ private:
+  std::string head(int status, std::string_view content_type, Headers extra, bool streaming, size_t length);
+  Result<size_t> write(const std::string& a, std::string_view b = {}, std::string_view c = {});
+
+  net::TcpConn& conn_;
+  const Request& req_;
+  const std::atomic<bool>& stopping_;
+  bool head_only_, close_;
+  bool started_ = false, finished_ = false, failed_ = false, chunked_ = false;
+};
+
+// "HTTP/1.1 100 Continue" then an empty line.
+inline constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+}  // namespace slip::gateway::http

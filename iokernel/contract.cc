@@ -1,6 +1,7 @@
 // Laying out and validating the shared region and the registration message.
 // The IOKernel trusts nothing a runtime wrote until validate_* said so.
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "slip/iok/ring.h"
@@ -8,7 +9,7 @@
 namespace slip::iok {
 namespace {
 
-constexpr uint32_t kRings = 3;  // rx, tx, completions
+constexpr uint32_t kRings = kRingsPerKthread;
 constexpr uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 constexpr bool pow2(uint32_t v) { return v && !(v & (v - 1)); }
 
@@ -16,6 +17,16 @@ uint64_t slots_area_off(uint32_t n_kthreads) { return sizeof(RegionHdr) + uint64
 
 uint64_t bufs_area_off(uint32_t n_kthreads, uint32_t ring_slots) {
   return align_up(slots_area_off(n_kthreads) + uint64_t{n_kthreads} * kRings * ring_slots * sizeof(PktDesc), 4096);
+}
+
+// "contract v1 (the runtime's) differs from the IOKernel's v2: ...", in a
+// per-thread buffer (the validators are noexcept and allocate nothing).
+const char* version_error(uint16_t theirs) noexcept {
+  thread_local char buf[128];
+  std::snprintf(buf, sizeof buf,
+                "contract major version v%u (the runtime's) differs from the IOKernel's v%u: rebuild the runtime",
+                unsigned{theirs}, unsigned{kVersionMajor});
+  return buf;
 }
 
 const char* check_geometry(uint32_t n_kthreads, uint32_t ring_slots, uint32_t buf_size) {
@@ -65,7 +76,7 @@ bool init_region(void* base, uint64_t size, uint32_t n_kthreads, uint32_t ring_s
   h->n_bufs = l.n_bufs;
   auto* ks = reinterpret_cast<KthreadShm*>(p + l.kthreads_off);
   for (uint32_t k = 0; k < n_kthreads; k++) {
-    RingHdr* rings[kRings] = {&ks[k].rx, &ks[k].tx, &ks[k].completions};
+    RingHdr* rings[kRings] = {&ks[k].rx, &ks[k].tx, &ks[k].completions, &ks[k].rx_return};
     for (uint32_t r = 0; r < kRings; r++) {
       rings[r]->slots = ring_slots;
       rings[r]->slots_off = l.slots_off(k, r);
@@ -80,7 +91,7 @@ const char* validate_region(const void* base, uint64_t mapped_size, RegionLayout
   const auto* p = static_cast<const uint8_t*>(base);
   const auto* h = reinterpret_cast<const RegionHdr*>(p);
   if (h->magic != kMagic) return "bad magic: not a Slipstream region";
-  if (h->version_major != kVersionMajor) return "contract major version differs from the IOKernel's";
+  if (h->version_major != kVersionMajor) return version_error(h->version_major);
   if (h->region_size != mapped_size) return "region_size differs from the size of the file passed";
   if (h->n_kthreads == 0 || h->n_kthreads > kMaxKthreads) return "n_kthreads must be 1..64";
   if (h->kthreads_off != sizeof(RegionHdr)) return "kthreads_off is not where the contract puts it";
@@ -100,7 +111,7 @@ const char* validate_region(const void* base, uint64_t mapped_size, RegionLayout
   if (l.n_bufs == 0 || l.bufs_off + uint64_t{l.n_bufs} * l.buf_size > mapped_size)
     return "buffer area is empty or runs past the region";
   for (uint32_t k = 0; k < l.n_kthreads; k++) {
-    const RingHdr* rings[kRings] = {&ks[k].rx, &ks[k].tx, &ks[k].completions};
+    const RingHdr* rings[kRings] = {&ks[k].rx, &ks[k].tx, &ks[k].completions, &ks[k].rx_return};
     for (uint32_t r = 0; r < kRings; r++)
       if (rings[r]->slots != slots || rings[r]->slots_off != l.slots_off(k, r))
         return "a ring's geometry differs from the contract's layout";
@@ -114,7 +125,7 @@ const char* validate_register(const void* msg, size_t len) noexcept {
   RegisterMsg m;
   std::memcpy(&m, msg, sizeof m);  // the socket buffer need not be aligned
   if (m.magic != kMagic) return "bad magic: not a Slipstream runtime";
-  if (m.version_major != kVersionMajor) return "contract major version differs from the IOKernel's";
+  if (m.version_major != kVersionMajor) return version_error(m.version_major);
   if (m.n_kthreads == 0 || m.n_kthreads > kMaxKthreads) return "n_kthreads must be 1..64";
   if (m.max_cores == 0 || m.max_cores > m.n_kthreads) return "max_cores must be 1..n_kthreads";
   if (m.guaranteed_cores > m.max_cores) return "guaranteed_cores exceeds max_cores";

@@ -1,5 +1,6 @@
 #include "iokernel/registration.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -30,14 +31,46 @@ bool is_eventfd(int fd) {
   return std::strcmp(target, "anon_inode:[eventfd]") == 0;
 }
 
-void reply(int conn, int status, const std::string& reason) {
+// Sends msg (len bytes) on conn with n_fds descriptors attached (SCM_RIGHTS).
+ssize_t send_with_fds(int conn, const void* msg, size_t len, const int* fds, size_t n_fds) {
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * kMaxFds)] = {};
+  iovec iov{const_cast<void*>(msg), len};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  if (n_fds != 0) {
+    m.msg_control = ctl;
+    m.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+    cmsghdr* c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+    std::memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+  }
+  return sendmsg(conn, &m, MSG_NOSIGNAL);
+}
+
+// The reply; an accepting one describes the rx pool and carries its fd.
+void reply(int conn, int status, const std::string& reason, const RxPool& pool) {
   RegisterReply r{};
   r.magic = kMagic;
   r.version_major = kVersionMajor;
   r.version_minor = kVersionMinor;
   r.status = status;
   std::snprintf(r.reason, sizeof r.reason, "%s", reason.c_str());
-  (void)!send(conn, &r, sizeof r, MSG_NOSIGNAL);
+  const bool with_pool = status == 0 && pool.fd >= 0;
+  if (with_pool) {
+    r.pool_size = pool.size;
+    r.buf_size = pool.buf_size;
+    r.n_bufs = pool.n_bufs;
+  }
+  (void)!send_with_fds(conn, &r, sizeof r, &pool.fd, with_pool ? 1 : 0);
+}
+
+// Whether fd is a file the kernel will not let anyone shrink (F_SEAL_SHRINK).
+bool sealed_against_shrinking(int fd) {
+  const int seals = fcntl(fd, F_GET_SEALS);
+  return seals >= 0 && (seals & F_SEAL_SHRINK) != 0;
 }
 
 // Receives the message and up to kMaxFds descriptors. MSG_CMSG_CLOEXEC keeps
@@ -104,6 +137,12 @@ int check(const RegisterMsg& msg, size_t len, std::vector<int>& fds, const std::
     *why = "the region fd is not a file of region_size bytes";
     return EINVAL;
   }
+  // A runtime that truncates its region would make the daemon die of SIGBUS.
+  if (!sealed_against_shrinking(fds[0])) {
+    *why = "the region is not sealed against shrinking: use memfd_create(MFD_ALLOW_SEALING), then "
+           "fcntl(F_ADD_SEALS, F_SEAL_SHRINK)";
+    return EINVAL;
+  }
   void* p = mmap(nullptr, msg.region_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
   if (p == MAP_FAILED) {
     *why = std::string("mmap of the region: ") + std::strerror(errno);
@@ -129,6 +168,63 @@ int check(const RegisterMsg& msg, size_t len, std::vector<int>& fds, const std::
   return 0;
 }
 
+// Receives the daemon's reply and any descriptors with it (a few at most; a
+// truncated control message leaves MSG_CTRUNC, reported as -2).
+ssize_t receive_reply(int conn, RegisterReply* r, std::vector<int>* fds) {
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * 4)];
+  iovec iov{r, sizeof *r};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = ctl;
+  m.msg_controllen = sizeof ctl;
+  const ssize_t n = recvmsg(conn, &m, MSG_CMSG_CLOEXEC);
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); n >= 0 && c; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      fds->push_back(fd);
+    }
+  }
+  return n >= 0 && (m.msg_flags & MSG_CTRUNC) ? -2 : n;
+}
+
+// Judges a reply of n bytes with its fds: the daemon's status, or EPROTO when
+// the reply is garbage, from another major version, or its fds do not match
+// the pool it describes. On 0, *pool owns fds[0] and fds is empty.
+int check_reply(const RegisterReply& r, ssize_t n, std::vector<int>& fds, RxPool* pool, std::string* why) {
+  // A v1 daemon's reply ends at pool_size: status and reason are still readable.
+  if (n < static_cast<ssize_t>(offsetof(RegisterReply, pool_size)) || r.magic != kMagic) {
+    *why = n == -2 ? "the IOKernel attached too many descriptors to its reply"
+                   : "the IOKernel closed the connection or answered garbage";
+    return EPROTO;
+  }
+  std::string text(r.reason, strnlen(r.reason, sizeof r.reason));
+  if (r.version_major != kVersionMajor) {
+    *why = "the IOKernel speaks contract v" + std::to_string(r.version_major) + ", this runtime v" +
+           std::to_string(kVersionMajor) + ": " + text;
+    return r.status != 0 ? r.status : EPROTO;
+  }
+  *why = std::move(text);
+  if (r.status != 0) return r.status;
+  if (n != static_cast<ssize_t>(sizeof r) || fds.size() != (r.pool_size != 0 ? 1u : 0u)) {
+    *why = "the IOKernel's reply carried " + std::to_string(fds.size()) + " descriptors for a pool of " +
+           std::to_string(r.pool_size) + " bytes";
+    return EPROTO;
+  }
+  if (fds.empty()) return 0;  // no port: no rx pool
+  struct stat st{};
+  if (r.buf_size == 0 || r.n_bufs == 0 || uint64_t{r.buf_size} * r.n_bufs > r.pool_size ||
+      fstat(fds[0], &st) != 0 || static_cast<uint64_t>(st.st_size) != r.pool_size) {
+    *why = "the IOKernel's rx pool fd does not match the geometry in its reply";
+    return EPROTO;
+  }
+  *pool = RxPool{fds[0], r.pool_size, r.buf_size, r.n_bufs};
+  fds.clear();
+  return 0;
+}
+
 }  // namespace
 
 void detach(Attached& a) noexcept {
@@ -139,50 +235,37 @@ void detach(Attached& a) noexcept {
   a.region_fd = -1;
 }
 
-int accept_registration(int conn, const std::vector<uint32_t>& taken_ips, int timeout_ms, Attached* out,
-                        std::string* reason) {
+int accept_registration(int conn, const std::vector<uint32_t>& taken_ips, int timeout_ms, const RxPool& pool,
+                        Attached* out, std::string* reason) {
   RegisterMsg msg{};
   size_t len = 0;
   std::vector<int> fds;
   int rc = receive(conn, timeout_ms, &msg, &len, &fds, reason);
   if (rc == 0) rc = check(msg, len, fds, taken_ips, out, reason);
   close_all(fds);  // empty when *out took them
-  reply(conn, rc, rc == 0 ? "attached" : *reason);
+  reply(conn, rc, rc == 0 ? "attached" : *reason, pool);
   return rc;
 }
 
 int send_registration(int conn, const RegisterMsg& msg, int region_fd, const std::vector<int>& eventfds,
-                      std::string* reason) {
+                      RxPool* pool, std::string* reason) {
+  *pool = RxPool{};
   std::vector<int> fds{region_fd};
   fds.insert(fds.end(), eventfds.begin(), eventfds.end());
   if (fds.size() > kMaxFds) {
     *reason = "too many kthreads";
     return EINVAL;
   }
-  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * kMaxFds)] = {};
-  iovec iov{const_cast<RegisterMsg*>(&msg), sizeof msg};
-  msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = ctl;
-  m.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-  cmsghdr* c = CMSG_FIRSTHDR(&m);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-  std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-  if (sendmsg(conn, &m, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof msg)) {
+  if (send_with_fds(conn, &msg, sizeof msg, fds.data(), fds.size()) != static_cast<ssize_t>(sizeof msg)) {
     *reason = std::string("sendmsg: ") + std::strerror(errno);
     return errno ? errno : EIO;
   }
+  std::vector<int> got;
   RegisterReply r{};
-  if (recv(conn, &r, sizeof r, MSG_WAITALL) != static_cast<ssize_t>(sizeof r) || r.magic != kMagic) {
-    *reason = "the IOKernel closed the connection or answered garbage";
-    return EPROTO;
-  }
-  r.reason[sizeof r.reason - 1] = '\0';
-  *reason = r.reason;
-  return r.status;
+  const ssize_t n = receive_reply(conn, &r, &got);
+  const int rc = check_reply(r, n, got, pool, reason);
+  if (rc != 0) close_all(got);
+  return rc;
 }
 
 }  // namespace slip::iok

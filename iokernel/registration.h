@@ -1,7 +1,8 @@
 // The IOKernel's control socket: one runtime registers per connection by
 // sending a RegisterMsg with its region fd and one eventfd per kthread
 // (SCM_RIGHTS). Everything is checked before it is kept; on any refusal every
-// received fd is closed and the runtime gets an errno and a reason.
+// received fd is closed and the runtime gets an errno and a reason. An
+// accepted runtime gets the daemon's rx pool fd (read-only) with the reply.
 #pragma once
 
 #include <cstdint>
@@ -21,18 +22,32 @@ struct Attached {
   std::vector<int> eventfds;  // one per kthread
 };
 
+// The daemon's rx pool as a reply describes it (RegisterReply): a read-only,
+// sealed memfd of size bytes holding n_bufs buffers of buf_size. fd -1 (and
+// zeroes): no pool, the daemon has no port and the runtime gets no rx.
+struct RxPool {
+  int fd = -1;
+  uint64_t size = 0;
+  uint32_t buf_size = 0, n_bufs = 0;
+};
+
 // Releases what an Attached holds (unmap, close); safe on a moved-from one.
 void detach(Attached& a) noexcept;
 
 // Reads one registration from conn (a connected Unix stream socket), waiting
 // at most timeout_ms for it. On success fills *out and returns 0; otherwise
 // returns an errno value with *reason set, and keeps no fd. taken_ips are
-// the addresses already attached. Sends the RegisterReply either way.
-int accept_registration(int conn, const std::vector<uint32_t>& taken_ips, int timeout_ms, Attached* out,
-                        std::string* reason);
+// the addresses already attached. Sends the RegisterReply either way; an
+// accepting one carries pool's geometry and (when pool.fd >= 0) a copy of
+// pool.fd, which the caller keeps.
+int accept_registration(int conn, const std::vector<uint32_t>& taken_ips, int timeout_ms, const RxPool& pool,
+                        Attached* out, std::string* reason);
 
-// Runtime side: sends msg with the fds on conn and waits for the reply.
+// Runtime side: sends msg with the fds on conn and waits for the reply. On
+// success *pool is the daemon's rx pool (the caller closes pool->fd; -1 when
+// the daemon has no port); a reply whose fds do not match its geometry is
+// refused (EPROTO) and every fd it carried closed.
 int send_registration(int conn, const RegisterMsg& msg, int region_fd, const std::vector<int>& eventfds,
-                      std::string* reason);
+                      RxPool* pool, std::string* reason);
 
 }  // namespace slip::iok

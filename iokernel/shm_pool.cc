@@ -81,6 +81,7 @@ std::unique_ptr<ShmPktPool> ShmPktPool::create(const ShmPktPoolConfig& cfg) {
   std::unique_ptr<ShmPktPool> p(new ShmPktPool());
   p->name_ = cfg.name;
   p->placement_ = cfg.placement;
+  p->buf_size_ = cfg.data_room;
   p->map_region(cfg);
   p->register_region(cfg);
   p->make_pool(cfg);

@@ -54,6 +54,7 @@ class ShmPktPool {
   uint8_t* base() const noexcept { return base_; }
   size_t size() const noexcept { return size_; }
   size_t page_size() const noexcept { return page_sz_; }
+  uint32_t buf_size() const noexcept { return buf_size_; }  // bytes per buffer (data_room)
   rte_mempool* mempool() const noexcept { return mp_; }
   // Whether every page has a real IOVA (needed by DMA-capable devices).
   bool iova_known() const noexcept { return iova_known_; }
@@ -99,6 +100,7 @@ class ShmPktPool {
   int fd_ = -1;
   uint8_t* base_ = nullptr;
   size_t size_ = 0, page_sz_ = 0;
+  uint32_t buf_size_ = 0;
   std::vector<uint64_t> iova_;  // per page
   bool iova_known_ = false;
   bool registered_ = false, heap_made_ = false, heap_added_ = false;

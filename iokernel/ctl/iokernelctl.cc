@@ -73,10 +73,11 @@ void print_table(const json& d) {
                r.at("class").get<std::string>(), r.at("n_kthreads").get<int>(), cores,
                r.at("rx_frames").get<uint64_t>(), r.at("rx_dropped").get<uint64_t>(), r.at("tx_frames").get<uint64_t>());
     for (const json& k : r.at("kthreads"))
-      fmt::print("{:>14} kthread {:<3} rx {:>5}/{:<5} tx {:>5}/{:<5} completions {:>5}/{:<5} {}\n", "",
-                 k.at("kthread").get<int>(), k.at("rx_fill").get<uint32_t>(), k.at("ring_slots").get<uint32_t>(),
+      fmt::print("{:>14} kthread {:<3} rx {:>5}/{:<5} tx {:>5}/{:<5} completions {:>5}/{:<5} returns {:>5}/{:<5} {}\n",
+                 "", k.at("kthread").get<int>(), k.at("rx_fill").get<uint32_t>(), k.at("ring_slots").get<uint32_t>(),
                  k.at("tx_fill").get<uint32_t>(), k.at("ring_slots").get<uint32_t>(),
                  k.at("completions_fill").get<uint32_t>(), k.at("ring_slots").get<uint32_t>(),
+                 k.at("rx_return_fill").get<uint32_t>(), k.at("ring_slots").get<uint32_t>(),
                  k.at("state").get<std::string>());
   }
 }

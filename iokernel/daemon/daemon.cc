@@ -9,10 +9,10 @@
 // threads so two registrations of one IP cannot both pass, and would cost a
 // thread creation per connection. Caveat: validating touches the region's
 // first pages; a region on a filesystem whose page faults block (FUSE) could
-// stall that; the contract asks for a memfd, and enforcing it is a follow-up.
+// stall that; registration only takes a region it can check is sealed
+// against shrinking (F_GET_SEALS), which only memfds (shmem, hugetlbfs) pass.
 #include "iokernel/daemon/daemon.h"
 
-#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -189,7 +189,7 @@ void Daemon::finish_handshake(Pending& p, uint64_t now) {
   }
   Attached a;
   std::string why;
-  const int rc = accept_registration(p.conn.get(), runtimes_.ips(), 0, &a, &why);
+  const int rc = accept_registration(p.conn.get(), runtimes_.ips(), 0, port_ ? port_->rx_pool() : RxPool{}, &a, &why);
   if (rc != 0) {
     info_.refused_total++;
     log_event("refused registration from {}: {}: {}", who(p.cred), errno_name(rc), why);
@@ -201,10 +201,6 @@ void Daemon::finish_handshake(Pending& p, uint64_t now) {
   log_event("attached runtime id={} {} ip={} mac={} kthreads={} cores={}..{} class={} region={} bytes", e.id,
             who(e.cred), ip_str(m.ip), mac_str(m.mac), m.n_kthreads, m.guaranteed_cores, m.max_cores,
             m.klass == static_cast<uint8_t>(Class::kBestEffort) ? "best-effort" : "latency-critical", m.region_size);
-  const int seals = fcntl(e.attached.region_fd, F_GET_SEALS);
-  if (seals < 0 || (seals & F_SEAL_SHRINK) == 0)
-    log_event("warning: runtime id={}'s region is not sealed against shrinking (F_SEAL_SHRINK): if the runtime "
-              "truncates it, the IOKernel faults reading its rings", e.id);
   if (!watch(e.conn.get(), EPOLLIN | EPOLLRDHUP, tag(kRuntimeConn, e.id)))
     drop_runtime(e.id, std::string("cannot watch its control socket: ") + std::strerror(errno));
 }

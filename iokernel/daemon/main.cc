@@ -38,11 +38,13 @@ int main(int argc, char** argv) {
     std::unique_ptr<PortBackend> port;
     if (s.opts.no_port) {
       log_event("WARNING: --no-port: NO NIC IS ATTACHED. Control plane only, for tests: runtimes can register "
-                "but will never receive a frame.");
+                "but get no rx pool and will never receive a frame.");
     } else {
       slip::net::eal_init(slip::net::eal_args_for_test(s.opts.vdev, s.opts.file_prefix));
       port = make_dpdk_backend(s.port_name);
-      log_event("port {} started, mac {}", port->name(), port->mac());
+      const RxPool pool = port->rx_pool();
+      log_event("port {} started, mac {}; rx pool {} buffers of {} bytes ({} KiB), shared read-only", port->name(),
+                port->mac(), pool.n_bufs, pool.buf_size, pool.size >> 10);
     }
     Daemon d(s, std::move(port));
     d.run(g_stop);

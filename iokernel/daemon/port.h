@@ -1,11 +1,14 @@
 // The seam between the control plane and the packet data path. The daemon's
 // loop calls poll() on every turn; a port backend receives a burst and hands
 // it to steer() (for now: count and drop). Kept free of DPDK headers so the
-// control plane builds and tests without a NIC.
+// control plane builds and tests without a NIC. A backend receives into a
+// shared rx pool that every registration reply hands out (rx_pool()).
 #pragma once
 
 #include <cstdint>
 #include <string>
+
+#include "iokernel/registration.h"
 
 namespace slip::iok {
 
@@ -27,6 +30,9 @@ class PortBackend {
   // Runs on the loop thread, which owns the table.
   virtual unsigned poll(RuntimeTable& runtimes) noexcept = 0;
   virtual PortCounters counters() const = 0;
+  // The rx pool runtimes map: a read-only fd the backend owns (the reply
+  // sends a copy) and its geometry. fd -1: none, runtimes get no rx.
+  virtual RxPool rx_pool() const noexcept { return {}; }
 };
 
 }  // namespace slip::iok

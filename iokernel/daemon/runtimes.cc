@@ -9,7 +9,10 @@ namespace slip::iok {
 
 RingView RuntimeEntry::ring(uint32_t k, Ring r) const noexcept {
   KthreadShm& ks = kthread(k);
-  RingHdr* hdr = r == Ring::kRx ? &ks.rx : r == Ring::kTx ? &ks.tx : &ks.completions;
+  RingHdr* hdr = r == Ring::kRx            ? &ks.rx
+                 : r == Ring::kTx          ? &ks.tx
+                 : r == Ring::kCompletions ? &ks.completions
+                                           : &ks.rx_return;
   return RingView(attached.region, hdr, attached.layout.ring_slots,
                   attached.layout.slots_off(k, static_cast<uint32_t>(r)));
 }

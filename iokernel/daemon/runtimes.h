@@ -22,7 +22,7 @@ struct RuntimeCounters {
   uint64_t unexpected_msgs = 0;  // control messages after registration (ignored)
 };
 
-enum class Ring : uint32_t { kRx = 0, kTx = 1, kCompletions = 2 };
+enum class Ring : uint32_t { kRx = kRingRx, kTx = kRingTx, kCompletions = kRingCompletions, kRxReturn = kRingRxReturn };
 
 struct RuntimeEntry {
   RuntimeEntry() = default;

@@ -31,6 +31,7 @@ nlohmann::json runtime_json(const RuntimeEntry& e, uint64_t now_ns) {
                         {"rx_fill", e.ring(k, Ring::kRx).size()},
                         {"tx_fill", e.ring(k, Ring::kTx).size()},
                         {"completions_fill", e.ring(k, Ring::kCompletions).size()},
+                        {"rx_return_fill", e.ring(k, Ring::kRxReturn).size()},
                         {"ring_slots", e.attached.layout.ring_slots},
                         {"state", state_name(ks.state.load(std::memory_order_relaxed))}});
   }

@@ -211,7 +211,7 @@ void DpdkPort::setup_queues(const DpdkPortConfig& cfg, uint16_t rx_desc, uint16_
   rte_eth_txconf txconf = info.default_txconf;
   rxconf.offloads = rx_offloads;
   txconf.offloads = tx_offloads;
-  auto* mp = static_cast<rte_mempool*>(pool_->mempool());
+  auto* mp = static_cast<rte_mempool*>(cfg.rx_mempool ? cfg.rx_mempool : pool_->mempool());
   for (uint16_t q = 0; q < cfg.rx_queues; q++) {
     if (int r = rte_eth_rx_queue_setup(port_id_, q, rx_desc, socket, &rxconf, mp); r != 0)
       throw std::runtime_error(who + "rx queue " + std::to_string(q) + " setup failed: " + err_text(r) +

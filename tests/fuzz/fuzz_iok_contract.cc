@@ -1,7 +1,8 @@
 // libFuzzer target for what a runtime hands the IOKernel: the registration
 // message and the shared region's header and ring geometry. Every input must
-// be refused with a reason or accepted, and an accepted region's rings must
-// stay inside it.
+// be refused with a reason or accepted, and an accepted region's four rings
+// per kthread must stay inside it. Seeds: region_ok/register_ok (v2, sound),
+// region_v1/register_v1 (the v1 layout, refused by version).
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -25,10 +26,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto* base = reinterpret_cast<uint8_t*>(mem.data());
   auto* ks = reinterpret_cast<KthreadShm*>(base + l.kthreads_off);
   for (uint32_t k = 0; k < l.n_kthreads; k++) {
-    RingView v(base, &ks[k].rx, l.ring_slots, l.slots_off(k, 0));
-    PktDesc d[4];
-    (void)v.pop(d, 4);  // ASan checks every slot read lies in the region
-    (void)v.push(d, 4);
+    RingHdr* rings[kRingsPerKthread] = {&ks[k].rx, &ks[k].tx, &ks[k].completions, &ks[k].rx_return};
+    for (uint32_t r = 0; r < kRingsPerKthread; r++) {
+      RingView v(base, rings[r], l.ring_slots, l.slots_off(k, r));
+      PktDesc d[4];
+      (void)v.pop(d, 4);  // ASan checks every slot read lies in the region
+      (void)v.push(d, 4);
+    }
   }
   return 0;
 }

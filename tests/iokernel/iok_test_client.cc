@@ -1,15 +1,20 @@
 // A test runtime for run_iokerneld.sh: registers with iokerneld over its
 // control socket (or misbehaves on purpose) and checks the answer.
 //   iok_test_client --socket PATH [--ip A.B.C.D] [--kthreads N] [--version-major V]
-//                   [--garbage | --silent] [--hold] [--expect OK|EPERM|EINVAL|...]
-// Exits 0 when the daemon's status is the expected one (default OK), 1 when
-// not, 2 for bad arguments. --hold stays attached (prints "attached") until
-// killed or until the daemon hangs up (prints "daemon hung up", exits 0).
+//                   [--garbage | --silent | --unsealed] [--hold] [--expect OK|EPERM|EINVAL|...]
+//                   [--pool yes|no]
+// Exits 0 when the daemon's status is the expected one (default OK) and, with
+// --pool, the rx pool came (read-only, sealed) or did not; 1 when not, 2 for
+// bad arguments. --unsealed registers a region not sealed against
+// shrinking. --hold stays attached (prints "attached") until killed or until
+// the daemon hangs up (prints "daemon hung up", exits 0).
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -27,9 +32,9 @@ using namespace slip::iok;
 namespace {
 
 struct Args {
-  std::string socket, ip = "10.9.0.1", expect = "OK";
+  std::string socket, ip = "10.9.0.1", expect = "OK", pool;
   int kthreads = 2, version_major = kVersionMajor;
-  bool garbage = false, silent = false, hold = false;
+  bool garbage = false, silent = false, hold = false, unsealed = false;
 };
 
 const char* name_of(int e) {
@@ -61,9 +66,12 @@ bool parse(int argc, char** argv, Args* a) {
     else if (f == "--garbage") a->garbage = true;
     else if (f == "--silent") a->silent = true;
     else if (f == "--hold") a->hold = true;
+    else if (f == "--unsealed") a->unsealed = true;
+    else if (f == "--pool") a->pool = value();
     else return false;
   }
-  return !a->socket.empty() && a->kthreads >= 1 && a->kthreads <= 64;
+  return !a->socket.empty() && a->kthreads >= 1 && a->kthreads <= 64 &&
+         (a->pool.empty() || a->pool == "yes" || a->pool == "no");
 }
 
 int connect_to(const std::string& path) {
@@ -93,12 +101,32 @@ int read_reply(int fd, std::string* reason) {
   return r.status;
 }
 
-// A sound registration of args' shape, sent on fd.
-int register_runtime(int fd, const Args& args, std::string* reason) {
+// What a runtime checks of the rx pool it got: its size, sealed against
+// resizing, mappable for reading and not for writing. Empty when sound.
+std::string check_pool(const RxPool& p) {
+  struct stat st{};
+  if (fstat(p.fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != p.size) return "pool fd size differs";
+  const int seals = fcntl(p.fd, F_GET_SEALS);
+  if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW)) return "pool not sealed";
+  void* w = mmap(nullptr, p.size, PROT_READ | PROT_WRITE, MAP_SHARED, p.fd, 0);
+  if (w != MAP_FAILED) {
+    munmap(w, p.size);
+    return "pool mappable for writing";
+  }
+  void* r = mmap(nullptr, p.size, PROT_READ, MAP_SHARED, p.fd, 0);
+  if (r == MAP_FAILED) return std::string("pool mmap: ") + std::strerror(errno);
+  munmap(r, p.size);
+  return "";
+}
+
+// A registration of args' shape (sound unless --version-major or --unsealed
+// say otherwise), sent on fd; *pool gets the daemon's rx pool.
+int register_runtime(int fd, const Args& args, RxPool* pool, std::string* reason) {
   const uint32_t n = static_cast<uint32_t>(args.kthreads);
   const uint64_t size = region_bytes(n, 64, 2048, 32);
-  const int region = memfd_create("iok-test-region", MFD_CLOEXEC);
+  const int region = memfd_create("iok-test-region", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (region < 0 || ftruncate(region, static_cast<off_t>(size)) != 0) return errno;
+  if (!args.unsealed && fcntl(region, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) return errno;
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, region, 0);
   if (p == MAP_FAILED) return errno;
   RegionLayout l;
@@ -125,7 +153,7 @@ int register_runtime(int fd, const Args& args, std::string* reason) {
   m.klass = static_cast<uint8_t>(Class::kLatencyCritical);
   m.delay_threshold_us = 10;
   m.region_size = size;
-  const int rc = send_registration(fd, m, region, efds, reason);
+  const int rc = send_registration(fd, m, region, efds, pool, reason);
   close(region);
   for (int e : efds) close(e);
   return rc;
@@ -137,11 +165,12 @@ int main(int argc, char** argv) {
   Args args;
   if (!parse(argc, argv, &args)) {
     std::fprintf(stderr, "usage: iok_test_client --socket PATH [--ip IP] [--kthreads N] [--version-major V] "
-                         "[--garbage|--silent] [--hold] [--expect STATUS]\n");
+                         "[--garbage|--silent|--unsealed] [--hold] [--expect STATUS] [--pool yes|no]\n");
     return 2;
   }
   const int fd = connect_to(args.socket);
   std::string reason;
+  RxPool pool;
   int status;
   if (fd < 0) {
     status = errno;
@@ -153,12 +182,22 @@ int main(int argc, char** argv) {
   } else if (args.silent) {
     status = read_reply(fd, &reason);
   } else {
-    status = register_runtime(fd, args, &reason);
+    status = register_runtime(fd, args, &pool, &reason);
   }
-  std::printf("iok_test_client: pid=%d ip=%s status=%s reason=%s\n", getpid(), args.ip.c_str(), name_of(status),
-              reason.c_str());
+  std::printf("iok_test_client: pid=%d ip=%s status=%s reason=%s pool=%llu bytes/%u bufs of %u\n", getpid(),
+              args.ip.c_str(), name_of(status), reason.c_str(), static_cast<unsigned long long>(pool.size),
+              pool.n_bufs, pool.buf_size);
   std::fflush(stdout);
   if (name_of(status) != args.expect) return 1;
+  if (args.pool == "no" && pool.fd >= 0) return 1;
+  if (args.pool == "yes") {
+    const std::string bad = pool.fd >= 0 ? check_pool(pool) : "no rx pool came with the reply";
+    if (!bad.empty()) {
+      std::printf("iok_test_client: %s\n", bad.c_str());
+      return 1;
+    }
+  }
+  if (pool.fd >= 0) close(pool.fd);
   if (args.hold && status == 0) {
     std::printf("attached\n");
     std::fflush(stdout);

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # iokerneld end to end, control plane only (--no-port), with iok_test_client
-# as the runtime: a registration attaches and shows in iokernelctl; a taken
-# IP, a wrong version and garbage bytes are refused; a silent peer does not
-# hold up others; kill -9 of a runtime detaches it within 1 s and frees its
-# IP; (as root) a user not on the allow list is refused by SO_PEERCRED even
-# though the socket's mode lets it connect; SIGTERM exits 0 within 1 s and
-# removes the sockets; a bad config file names its line. As root, one more
-# run opens a real DPDK port (net_ring0, --no-huge) and stops cleanly.
+# as the runtime: a registration attaches (with no rx pool) and shows in
+# iokernelctl; a taken IP, a wrong version (v1 included, named in the
+# refusal), an unsealed region and garbage bytes are refused; a silent peer
+# does not hold up others; kill -9 of a runtime detaches it within 1 s and
+# frees its IP; (as root) a user not on the allow list is refused by
+# SO_PEERCRED even though the socket's mode lets it connect; SIGTERM exits 0
+# within 1 s and removes the sockets; a bad config file names its line. As
+# root, one more run opens a real DPDK port (net_ring0, --no-huge), hands a
+# registering runtime its rx pool (read-only, sealed) and stops cleanly.
 #   run_iokerneld.sh IOKERNELD IOKERNELCTL IOK_TEST_CLIENT
 set -u
 iokd=${1:?usage: run_iokerneld.sh IOKERNELD IOKERNELCTL IOK_TEST_CLIENT}
@@ -70,13 +72,17 @@ grep -q "WARNING: --no-port" "$work/d.log" || fail "--no-port is not announced l
 [[ $(stat -c %a "$sock") == 666 ]] || fail "socket mode $(stat -c %a "$sock"), wanted 666"
 
 echo "== a runtime attaches and stays"
-"$client" --socket "$sock" --ip 10.9.0.1 --hold >"$work/a.out" 2>&1 &  # not via reg: $! must be its pid
+"$client" --socket "$sock" --ip 10.9.0.1 --pool no --hold >"$work/a.out" 2>&1 &  # not via reg: $! must be its pid
 hold_pid=$!
 wait_for "$work/a.out" "^attached" 5 || fail "first registration: $(cat "$work/a.out")"
 
 echo "== hostile and mistaken registrations are refused"
 reg --ip 10.9.0.1 --expect EADDRINUSE || fail "a taken IP was not refused with EADDRINUSE"
 reg --ip 10.9.0.5 --version-major 9 --expect EINVAL || fail "a wrong major version was not refused"
+reg --ip 10.9.0.5 --version-major 1 --expect EINVAL | grep -q "v1 .*v2" ||
+  fail "a v1 runtime's refusal does not name v1 and v2"
+reg --ip 10.9.0.6 --unsealed --expect EINVAL | grep -q "sealed against shrinking" ||
+  fail "a region not sealed against shrinking was not refused"
 reg --garbage --expect EINVAL || fail "HTTP bytes on the socket were not refused"
 
 echo "== a silent peer does not stall the loop"
@@ -147,7 +153,7 @@ if [[ $(id -u) == 0 ]]; then
   iokd_pid=$!
   if wait_for "$work/p.log" "listening on" 20; then
     [[ $(jq_py 'd["port"]["name"]') == net_ring0 ]] || fail "port name: $(ctl --json)"
-    reg --ip 10.9.0.9 || fail "registration with a port"
+    reg --ip 10.9.0.9 --pool yes || fail "registration with a port: no read-only, sealed rx pool"
     stop "$iokd_pid"
     ((stop_rc == 0)) || fail "iokerneld with a port exited $stop_rc"
     ((stop_ms < 1000)) || fail "iokerneld with a port took $stop_ms ms to stop"

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "slip/iok/ring.h"
@@ -60,8 +61,12 @@ TEST_CASE("a laid-out region validates to the same geometry", "[iok]") {
   CHECK(l.n_bufs == 100);
   CHECK(l.bufs_off % 4096 == 0);
   CHECK(l.bufs_off + uint64_t{l.n_bufs} * l.buf_size == r.mem.size());
-  CHECK(r.k(2).completions.slots_off == l.slots_off(2, 2));
-  CHECK(l.slots_off(2, 2) + 128 * sizeof(PktDesc) <= l.bufs_off);
+  CHECK(r.k(2).completions.slots_off == l.slots_off(2, kRingCompletions));
+  CHECK(r.k(2).rx_return.slots_off == l.slots_off(2, kRingRxReturn));
+  CHECK(r.k(2).rx_return.slots == 128);
+  // The four rings' slots follow each other, the last one ends before the buffers.
+  CHECK(l.slots_off(0, kRingRxReturn) == l.slots_off(0, kRingRx) + 3 * 128 * sizeof(PktDesc));
+  CHECK(l.slots_off(2, kRingRxReturn) + 128 * sizeof(PktDesc) <= l.bufs_off);
 }
 
 TEST_CASE("init_region refuses geometry it cannot lay out", "[iok]") {
@@ -83,8 +88,10 @@ TEST_CASE("validate_region names what a runtime got wrong", "[iok]") {
   }
   {
     Region r;
-    r.hdr().version_major = kVersionMajor + 1;
-    CHECK(std::string(r.validate()).find("version") != std::string::npos);
+    r.hdr().version_major = 1;  // a v1 runtime's region
+    const std::string e = r.validate();
+    CHECK(e.find("version v1") != std::string::npos);
+    CHECK(e.find("v" + std::to_string(kVersionMajor)) != std::string::npos);
   }
   {
     Region r;
@@ -104,6 +111,16 @@ TEST_CASE("validate_region names what a runtime got wrong", "[iok]") {
   {
     Region r;
     r.k(0).rx.slots = 3;
+    CHECK(r.validate() != nullptr);
+  }
+  {
+    Region r;
+    r.k(1).rx_return.slots_off = r.k(1).rx.slots_off;  // two rings sharing slots
+    CHECK(std::string(r.validate()).find("ring") != std::string::npos);
+  }
+  {
+    Region r;
+    r.k(0).rx_return.slots = 128;  // the 4th ring must match the others too
     CHECK(r.validate() != nullptr);
   }
   {
@@ -132,6 +149,11 @@ TEST_CASE("validate_register accepts a sound registration and refuses each bad f
   };
   CHECK(bad([](RegisterMsg& x) { x.magic ^= 1; }));
   CHECK(bad([](RegisterMsg& x) { x.version_major++; }));
+  RegisterMsg v1 = good_register();
+  v1.version_major = 1;
+  const std::string e = validate_register(&v1, sizeof v1);
+  CHECK(e.find("v1") != std::string::npos);
+  CHECK(e.find("v" + std::to_string(kVersionMajor)) != std::string::npos);
   CHECK(bad([](RegisterMsg& x) { x.n_kthreads = 0; }));
   CHECK(bad([](RegisterMsg& x) { x.n_kthreads = 65; }));
   CHECK(bad([](RegisterMsg& x) { x.max_cores = 5; }));

@@ -3,6 +3,7 @@
 // and the stats document.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -25,9 +26,10 @@ constexpr uint64_t kTimeout = 2 * kSec;
 Attached make_attached(uint32_t kthreads, uint32_t ip) {
   const uint64_t size = region_bytes(kthreads, 64, 2048, 32);
   Attached a;
-  a.region_fd = memfd_create("test-region", MFD_CLOEXEC);
+  a.region_fd = memfd_create("test-region", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   REQUIRE(a.region_fd >= 0);
   REQUIRE(ftruncate(a.region_fd, static_cast<off_t>(size)) == 0);
+  REQUIRE(fcntl(a.region_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0);
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, a.region_fd, 0);
   REQUIRE(p != MAP_FAILED);
   const char* err = nullptr;

@@ -1,10 +1,14 @@
 // The IOKernel <-> runtime contract: everything that crosses the process
-// boundary, in one versioned header. Both sides map one shared region (a
-// memfd or hugetlbfs file the runtime creates and passes over the Unix
-// socket); the region is mapped at different addresses in each process, so
-// nothing in it is a pointer: every reference is a byte offset from the
-// region's start. Layouts are pinned by static_asserts below; changing any of
-// them is a new major version, which both sides refuse to mix.
+// boundary, in one versioned header. Two shared mappings, each mapped at
+// different addresses in each process, so nothing in them is a pointer: every
+// reference is a byte offset from the start of one of them.
+//  - The runtime's region: a memfd the runtime creates, seals against
+//    shrinking and passes over the Unix socket. It holds the header, the
+//    rings and the runtime's tx buffers; the daemon maps it read-write.
+//  - The daemon's rx pool: a sealed memfd (ShmPktPool) the PMD receives into,
+//    passed to the runtime read-only in the RegisterReply.
+// Layouts are pinned by static_asserts below; changing any of them is a new
+// major version, which both sides refuse to mix.
 #pragma once
 
 #include <atomic>
@@ -14,19 +18,21 @@
 namespace slip::iok {
 
 inline constexpr uint32_t kMagic = 0x534c4950;  // "SLIP"
-inline constexpr uint16_t kVersionMajor = 1;    // layout or meaning changed: refuse
+inline constexpr uint16_t kVersionMajor = 2;    // layout or meaning changed: refuse
 inline constexpr uint16_t kVersionMinor = 0;    // additions only: accept
 inline constexpr uint32_t kMaxKthreads = 64;
 inline constexpr uint32_t kCacheLine = 64;
 
-// One packet buffer, by offset into the region. 32 bytes, so two per line.
+// One packet buffer, by offset. Which mapping buf_off counts from depends on
+// the ring (see KthreadShm): rx and rx_return, the daemon's rx pool; tx and
+// completions, the runtime's region. 32 bytes, so two per line.
 struct PktDesc {
-  uint64_t buf_off;   // start of the buffer in the region
+  uint64_t buf_off;   // start of the buffer in the ring's mapping (above)
   uint32_t len;       // bytes of frame at buf_off + data_off
   uint16_t data_off;  // headroom before the frame
   uint16_t flags;     // kDescRxCsumOk, ...
   uint64_t stamp_ns;  // RX: when the IOKernel saw it (queueing-delay signal)
-  uint64_t cookie;    // opaque to the receiver; returned with completions
+  uint64_t cookie;    // opaque to the receiver; returned with completions and rx returns
 };
 inline constexpr uint16_t kDescRxCsumOk = 1u << 0;  // NIC verified IP and L4 checksums
 
@@ -47,18 +53,22 @@ struct alignas(kCacheLine) RingHdr {
 enum class KthreadState : uint32_t { kParked = 0, kActive = 1, kRevoked = 2 };
 
 // Per kthread: its rings and the congestion signals the IOKernel samples
-// every allocation interval.
+// every allocation interval. Every ring's slots live in the runtime's region;
+// the comment on each says where its descriptors' buf_off points.
 struct alignas(kCacheLine) KthreadShm {
-  RingHdr rx;           // IOKernel -> runtime: received frames
-  RingHdr tx;           // runtime -> IOKernel: frames to send
-  RingHdr completions;  // IOKernel -> runtime: tx buffers the NIC is done with
+  RingHdr rx;           // IOKernel -> runtime: received frames; buf_off into the rx pool
+  RingHdr tx;           // runtime -> IOKernel: frames to send; buf_off into the region
+  RingHdr completions;  // IOKernel -> runtime: tx buffers the NIC is done with; buf_off into the region
+  RingHdr rx_return;    // runtime -> IOKernel: rx buffers the runtime is done with, the rx
+                        // descriptor's buf_off (into the rx pool) and cookie sent back unchanged
   std::atomic<uint64_t> oldest_ready_ns;  // enqueue time of the oldest ready uthread, 0: none
   std::atomic<uint32_t> state;            // KthreadState, written by the runtime
   uint32_t reserved;
   uint8_t pad[kCacheLine - 16];
 };
 
-// At offset 0 of the region.
+// At offset 0 of the runtime's region. bufs_off/n_bufs/buf_size describe the
+// runtime's own (tx) buffers, not the rx pool.
 struct alignas(kCacheLine) RegionHdr {
   uint32_t magic;
   uint16_t version_major, version_minor;
@@ -91,12 +101,20 @@ struct RegisterMsg {
 };
 
 // The answer: status 0 and the runtime is attached, else an errno value and
-// a reason to print.
+// a reason to print. On success with pool_size != 0 the message carries one
+// descriptor (SCM_RIGHTS): the daemon's rx pool, a memfd opened read-only and
+// sealed against shrinking and growing, pool_size bytes holding n_bufs
+// buffers of buf_size bytes; the runtime maps it PROT_READ, MAP_SHARED. A
+// daemon without a port (--no-port) sends no fd and zeroes: no rx. status and
+// reason sit where v1 had them, so a v1 runtime can still read its refusal.
 struct RegisterReply {
   uint32_t magic;
   uint16_t version_major, version_minor;
   int32_t status;
-  char reason[116];  // NUL-terminated
+  char reason[116];    // NUL-terminated
+  uint64_t pool_size;  // bytes of the rx pool memfd; 0: no pool (and no fd)
+  uint32_t buf_size;   // bytes per rx buffer (headroom included)
+  uint32_t n_bufs;     // rx buffers in the pool
 };
 
 // ---- layout: any change here is a new major version ----------------------
@@ -107,8 +125,9 @@ static_assert(sizeof(PktDesc) == 32 && offsetof(PktDesc, len) == 8 && offsetof(P
               offsetof(PktDesc, flags) == 14 && offsetof(PktDesc, stamp_ns) == 16 && offsetof(PktDesc, cookie) == 24);
 static_assert(sizeof(RingHdr) == 192 && offsetof(RingHdr, head) == 0 && offsetof(RingHdr, tail) == 64 &&
               offsetof(RingHdr, slots) == 128 && offsetof(RingHdr, slots_off) == 136);
-static_assert(sizeof(KthreadShm) == 640 && offsetof(KthreadShm, tx) == 192 && offsetof(KthreadShm, completions) == 384 &&
-              offsetof(KthreadShm, oldest_ready_ns) == 576 && offsetof(KthreadShm, state) == 584);
+static_assert(sizeof(KthreadShm) == 832 && offsetof(KthreadShm, tx) == 192 && offsetof(KthreadShm, completions) == 384 &&
+              offsetof(KthreadShm, rx_return) == 576 && offsetof(KthreadShm, oldest_ready_ns) == 768 &&
+              offsetof(KthreadShm, state) == 776);
 static_assert(sizeof(RegionHdr) == 64 && offsetof(RegionHdr, region_size) == 8 && offsetof(RegionHdr, n_kthreads) == 16 &&
               offsetof(RegionHdr, buf_size) == 20 && offsetof(RegionHdr, kthreads_off) == 24 &&
               offsetof(RegionHdr, bufs_off) == 32 && offsetof(RegionHdr, n_bufs) == 40);
@@ -116,6 +135,8 @@ static_assert(sizeof(RegisterMsg) == 40 && offsetof(RegisterMsg, ip) == 8 && off
               offsetof(RegisterMsg, n_kthreads) == 18 && offsetof(RegisterMsg, guaranteed_cores) == 20 &&
               offsetof(RegisterMsg, max_cores) == 22 && offsetof(RegisterMsg, klass) == 24 &&
               offsetof(RegisterMsg, delay_threshold_us) == 28 && offsetof(RegisterMsg, region_size) == 32);
-static_assert(sizeof(RegisterReply) == 128 && offsetof(RegisterReply, status) == 8 && offsetof(RegisterReply, reason) == 12);
+static_assert(sizeof(RegisterReply) == 144 && offsetof(RegisterReply, status) == 8 &&
+              offsetof(RegisterReply, reason) == 12 && offsetof(RegisterReply, pool_size) == 128 && offsetof(RegisterReply, buf_size) == 136 &&
+              offsetof(RegisterReply, n_bufs) == 140);
 
 }  // namespace slip::iok

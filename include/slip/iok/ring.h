@@ -49,12 +49,16 @@ class RingView {
   uint32_t n_ = 0;
 };
 
+// The rings of a KthreadShm, in layout order (slots_off's ring argument).
+inline constexpr uint32_t kRingRx = 0, kRingTx = 1, kRingCompletions = 2, kRingRxReturn = 3;
+inline constexpr uint32_t kRingsPerKthread = 4;
+
 // The validated geometry of a region, what both sides use instead of
-// re-reading the header.
+// re-reading the header. buf_size/n_bufs/bufs_off: the runtime's tx buffers.
 struct RegionLayout {
   uint32_t n_kthreads = 0, ring_slots = 0, buf_size = 0, n_bufs = 0;
   uint64_t region_size = 0, kthreads_off = 0, bufs_off = 0;
-  uint64_t slots_off(uint32_t kthread, uint32_t ring) const noexcept;  // ring: 0 rx, 1 tx, 2 completions
+  uint64_t slots_off(uint32_t kthread, uint32_t ring) const noexcept;  // ring: kRingRx .. kRingRxReturn
 };
 
 // Runtime side: lays out a fresh zeroed region of `size` bytes; false (and
@@ -65,7 +69,8 @@ bool init_region(void* base, uint64_t size, uint32_t n_kthreads, uint32_t ring_s
 uint64_t region_bytes(uint32_t n_kthreads, uint32_t ring_slots, uint32_t buf_size, uint32_t n_bufs) noexcept;
 // IOKernel side: checks a region a runtime handed over (mapped_size bytes
 // mapped at base) before anything in it is trusted; nullptr when sound,
-// else what is wrong.
+// else what is wrong. (A version mismatch's text names both versions; it
+// stays valid until the next validate_* call on this thread.)
 const char* validate_region(const void* base, uint64_t mapped_size, RegionLayout* out) noexcept;
 // Checks a registration of len bytes; nullptr when sound, else what is wrong.
 const char* validate_register(const void* msg, size_t len) noexcept;

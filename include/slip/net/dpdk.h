@@ -70,6 +70,11 @@ struct DpdkPortConfig {
   uint16_t rx_desc = 1024, tx_desc = 1024;  // the PMD may round these
   size_t pool_bufs = 8192;  // must exceed the descriptors of all queues
   bool promiscuous = false;
+  // An rte_mempool* the rx queues receive into instead of the port's own pool
+  // (iokerneld's ShmPktPool); the caller keeps it alive until the port is
+  // closed. Its mbufs carry no PacketBuf, so rx_burst() cannot wrap them:
+  // read such a port with rte_eth_rx_burst on port_id(). Tx still uses pool().
+  void* rx_mempool = nullptr;
 };
 
 // rte_eth_stats, summed over queues.

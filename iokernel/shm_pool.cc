@@ -103,7 +103,7 @@ void ShmPktPool::map_region(const ShmPktPoolConfig& cfg) {
   if (ftruncate(fd_, static_cast<off_t>(size_)) != 0)
     throw std::runtime_error(who + "ftruncate to " + std::to_string(size_) + " bytes failed: " + errno_text(errno));
   // A runtime holding the fd must not shrink it under the daemon (SIGBUS).
-  if (fcntl(fd_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
+  if (fcntl(fd_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0)
     throw std::runtime_error(who + "cannot seal the memfd: " + errno_text(errno) + ": needs Linux >= 4.16 for huge pages");
   void* a = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd_, 0);
   if (a == MAP_FAILED) {
@@ -113,6 +113,13 @@ void ShmPktPool::map_region(const ShmPktPoolConfig& cfg) {
                                             : ": lower n_mbufs or raise the memory limit"));
   }
   base_ = static_cast<uint8_t*>(a);
+  // Only the mapping above may write: no later writable mapping or write(),
+  // even through an fd a runtime reopens O_RDWR via /proc (Linux >= 5.1).
+  if (fcntl(fd_, F_ADD_SEALS, F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) != 0) {
+    const int e = errno;
+    munmap(a, size_);
+    throw std::runtime_error(who + "cannot write-seal the memfd: " + errno_text(e) + ": needs Linux >= 5.1");
+  }
   // IOVA per page: the address itself in IOVA-as-VA mode (what --no-huge and
   // VFIO give), the physical address in PA mode (stable only for huge pages).
   iova_.resize(size_ / page_sz_);

@@ -134,6 +134,7 @@ const char* child_rc_text(int rc) {
     case 14: return "child: a descriptor points outside the region";
     case 15: return "child: a frame's length differs";
     case 16: return "child: a frame's bytes differ";
+    case 17: return "child: the pool fd reopened O_RDWR via /proc could be written";
     default: return "child: died or unknown code";
   }
 }
@@ -166,6 +167,18 @@ int child_main(int s) {
   if (!h.writable) {
     void* w = mmap(nullptr, h.region_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (w != MAP_FAILED || errno != EACCES) return 12;
+    // Reopened O_RDWR through /proc (root may): the write seal still refuses.
+    char path[32] = "/proc/self/fd/";
+    char digits[12];
+    int nd = 0;
+    for (int v = fd; nd == 0 || v > 0; v /= 10) digits[nd++] = static_cast<char>('0' + v % 10);
+    for (int i = 0; i < nd; i++) path[14 + i] = digits[nd - 1 - i];
+    if (const int rw = open(path, O_RDWR); rw >= 0) {
+      void* w2 = mmap(nullptr, h.region_size, PROT_READ | PROT_WRITE, MAP_SHARED, rw, 0);
+      const char byte = 0;
+      if (w2 != MAP_FAILED || pwrite(rw, &byte, 1, 0) == 1) return 17;
+      close(rw);
+    }
   } else if (ftruncate(fd, 0) == 0 || errno != EPERM) {
     return 13;
   }

@@ -14,18 +14,6 @@
 
 #include "net/dpdk/rte.h"
 
-#pragma GCC diagnostic push
-#if defined(__clang__)
-#pragma GCC diagnostic ignored "-Wdeprecated-volatile"
-#else
-#pragma GCC diagnostic ignored "-Wvolatile"
-#endif
-#include <rte_dev.h>
-#include <rte_malloc.h>
-#include <rte_memory.h>
-#include <rte_ring.h>
-#pragma GCC diagnostic pop
-
 namespace slip::iok {
 namespace {
 

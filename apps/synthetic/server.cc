@@ -24,17 +24,9 @@ constexpr size_t kMaxBatch = 64;
 constexpr uint64_t kTcpStream = uint64_t{1} << 32;
 constexpr const char* kBindHint = " (pick another --port, or --port 0 for ephemeral ports)";
 
-// splitmix64: spreads (seed, stream) pairs over unrelated mt19937_64 seeds.
-uint64_t mix(uint64_t x) noexcept {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 }  // namespace
 
-Worker::Worker(uint64_t seed, uint64_t stream) : rng(mix(seed ^ mix(stream))) {}
+Worker::Worker(uint64_t seed, uint64_t stream) : rng(splitmix64(seed ^ splitmix64(stream))) {}
 
 Framer::Step Framer::next(const uint8_t* p, size_t n, size_t& used, Header& h) noexcept {
   used = 0;

@@ -32,18 +32,6 @@
 #include "net/dpdk/rte.h"
 #include "slip/net/dpdk.h"
 
-#pragma GCC diagnostic push
-#if defined(__clang__)
-#pragma GCC diagnostic ignored "-Wdeprecated-volatile"
-#else
-#pragma GCC diagnostic ignored "-Wvolatile"
-#endif
-#include <rte_alarm.h>
-#include <rte_bus_vdev.h>
-#include <rte_eth_ring.h>
-#include <rte_ring.h>
-#pragma GCC diagnostic pop
-
 namespace slip::iok {
 namespace {
 

@@ -7,25 +7,11 @@
 
 #include "http_response.h"
 #include "protocol.h"
+#include "slip/common/dist.h"
+#include "slip/common/words.h"
 
 namespace slip::loadgen {
 namespace {
-
-// Prompt words: common, short, and one token each in the usual tokenizers.
-constexpr std::array<std::string_view, 64> kWords = {
-    "the",   "of",    "and",   "to",    "in",    "is",    "you",   "that",  "it",    "he",    "was",
-    "for",   "on",    "are",   "as",    "with",  "his",   "they",  "at",    "be",    "this",  "have",
-    "from",  "or",    "one",   "had",   "by",    "word",  "but",   "not",   "what",  "all",   "were",
-    "we",    "when",  "your",  "can",   "said",  "there", "use",   "an",    "each",  "which", "she",
-    "do",    "how",   "their", "if",    "will",  "up",    "other", "about", "out",   "many",  "then",
-    "them",  "these", "so",    "some",  "her",   "would", "make",  "like",  "time"};
-
-uint64_t splitmix64(uint64_t& s) {
-  uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 // Turns a text/event-stream body into events and the events into tokens. It
 // holds the partial line and the partial event between calls, since SSE
@@ -208,7 +194,8 @@ class Sse final : public ClientProtocol {
     out.reserve(prompt_tokens_ * 6);
     for (uint32_t i = 0; i < prompt_tokens_; i++) {
       if (i) out.push_back(' ');
-      out.append(kWords[splitmix64(s) % kWords.size()]);
+      out.append(kCommonWords[splitmix64(s) % kCommonWords.size()]);
+      s += 0x9e3779b97f4a7c15ULL;
     }
     return out;
   }

@@ -4,16 +4,10 @@
 
 #include <array>
 
+#include "slip/common/words.h"
+
 namespace slip::gateway::worker {
 namespace {
-
-constexpr std::array<std::string_view, 64> kWords = {
-    "the",   "of",    "and",  "to",     "in",    "is",     "you",    "that",  "it",    "he",    "was",
-    "for",   "on",    "are",  "as",     "with",  "his",    "they",   "at",    "be",    "this",  "have",
-    "from",  "or",    "one",  "had",    "by",    "word",   "but",    "not",   "what",  "all",   "were",
-    "we",    "when",  "your", "can",    "said",  "there",  "use",    "an",    "each",  "which", "she",
-    "do",    "how",   "their", "if",    "will",  "up",     "other",  "about", "out",   "many",  "then",
-    "them",  "these", "so",   "some",   "her",   "would",  "make",   "like",  "time"};
 
 uint64_t hash(const void* p, size_t n, uint64_t seed) { return XXH3_64bits_withSeed(p, n, seed); }
 
@@ -47,7 +41,7 @@ uint64_t output_seed(const std::vector<uint64_t>& tokens, uint64_t seed) {
 }
 
 std::string output_token(uint64_t out_seed, uint32_t i) {
-  const std::string_view w = kWords[hash(&i, sizeof i, out_seed) % kWords.size()];
+  const std::string_view w = kCommonWords[hash(&i, sizeof i, out_seed) % kCommonWords.size()];
   std::string s;
   if (i > 0) s.push_back(' ');
   s.append(w);

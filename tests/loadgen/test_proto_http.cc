@@ -9,10 +9,11 @@
 #include <string>
 #include <vector>
 
-#include "http_response.h"
+#include "response_parser.h"
 #include "protocol.h"
 
 using namespace slip::loadgen;
+using namespace slip::gateway::http;
 
 namespace {
 

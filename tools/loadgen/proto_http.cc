@@ -1,9 +1,16 @@
 // HTTP/1.1 GET with keep-alive, pipelined on each connection.
-#include "http_response.h"
+#include "response_parser.h"
 #include "protocol.h"
 
 namespace slip::loadgen {
 namespace {
+
+using gateway::http::check_field_value;
+using gateway::http::http_request_head;
+using gateway::http::HttpEvent;
+using gateway::http::HttpResponseParser;
+using gateway::http::media_type_is;
+
 
 // Every request is the same GET; a response is ok when its status is 2xx or 3xx.
 class Http final : public ClientProtocol {

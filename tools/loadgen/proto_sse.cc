@@ -5,13 +5,20 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
-#include "http_response.h"
+#include "response_parser.h"
 #include "protocol.h"
 #include "slip/common/dist.h"
 #include "slip/common/words.h"
 
 namespace slip::loadgen {
 namespace {
+
+using gateway::http::check_field_value;
+using gateway::http::http_request_head;
+using gateway::http::HttpEvent;
+using gateway::http::HttpResponseParser;
+using gateway::http::media_type_is;
+
 
 // Turns a text/event-stream body into events and the events into tokens. It
 // holds the partial line and the partial event between calls, since SSE

@@ -8,30 +8,6 @@
 namespace slip::gateway::http {
 namespace {
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_ows(char c) { return c == ' ' || c == '\t'; }
-
-int hex_value(char c) {
-  if (is_digit(c)) return c - '0';
-  const char l = lower(c);
-  return (l >= 'a' && l <= 'f') ? l - 'a' + 10 : -1;
-}
-
-// tchar (RFC 9110 §5.6.2): what methods and field names are made of.
-bool is_tchar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c)) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-// Field values and chunk extensions: HTAB, SP, VCHAR, obs-text.
-bool is_text(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return u == '\t' || (u >= 0x20 && u != 0x7f);
-  });
-}
-
 // Calls f on each comma-separated, trimmed, non-empty element of a list value.
 template <class F>
 void for_each_element(std::string_view v, F f) {
@@ -49,7 +25,7 @@ void for_each_element(std::string_view v, F f) {
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); i++)
-    if (lower(a[i]) != lower(b[i])) return false;
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
   return true;
 }
 
@@ -258,7 +234,7 @@ void RequestParser::on_field(std::string_view line, bool trailer) {
   if (trailer) return;  // trailers are checked and dropped
   Field f;
   f.name.resize(name.size());
-  std::transform(name.begin(), name.end(), f.name.begin(), lower);
+  std::transform(name.begin(), name.end(), f.name.begin(), ascii_lower);
   f.value.assign(value);
   req_.headers.push_back(std::move(f));
 }

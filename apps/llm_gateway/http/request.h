@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "syntax.h"
+
 namespace slip::gateway::http {
 
 // What one request may cost; the server applies the two time limits.
@@ -82,13 +84,5 @@ class RequestParser {
   int err_status_ = 0;
   std::string err_msg_;
 };
-
-// HTTP helpers shared by the server pieces.
-bool iequals(std::string_view a, std::string_view b);
-std::string_view trim_ows(std::string_view s);
-// Whether a Content-Type value names the media type (case-insensitive, parameters allowed).
-bool media_type_is(std::string_view content_type, std::string_view type);
-// The standard reason phrase, or "Unknown".
-const char* reason_phrase(int status);
 
 }  // namespace slip::gateway::http

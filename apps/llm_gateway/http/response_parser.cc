@@ -1,56 +1,17 @@
-// HTTP/1.1 response framing (RFC 9112) for slip-loadgen: strict, bounded, and
-// it never looks past the bytes it is given.
-#include "http_response.h"
+// HTTP/1.1 response framing (RFC 9112) for clients (slip-loadgen, the
+// gateway's upstream side): strict, bounded, and it never looks past the
+// bytes it is given.
+#include "response_parser.h"
 
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
-namespace slip::loadgen {
+namespace slip::gateway::http {
 namespace {
 
 constexpr std::string_view kCrlf = "\r\n";
 constexpr std::string_view kBlankLine = "\r\n\r\n";
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); i++)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
-
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-int hex_value(char c) {
-  if (is_digit(c)) return c - '0';
-  if (lower(c) >= 'a' && lower(c) <= 'f') return lower(c) - 'a' + 10;
-  return -1;
-}
-
-// tchar (RFC 9110 §5.6.2): what a field name is made of.
-bool is_tchar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c)) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-// Field values, reason phrases and chunk extensions: HTAB, SP, VCHAR, obs-text.
-bool is_text(std::string_view s) {
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u != '\t' && (u < 0x20 || u == 0x7f)) return false;
-  }
-  return true;
-}
-
-bool is_ows(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 // "name: value" with no space before the colon; value without surrounding OWS.
 bool parse_field(std::string_view line, std::string_view& name, std::string_view& value) {
@@ -86,12 +47,6 @@ bool parse_length(std::string_view v, uint64_t& out) {
 }
 
 }  // namespace
-
-bool media_type_is(std::string_view content_type, std::string_view type) {
-  std::string_view v = trim_ows(content_type);
-  if (v.size() < type.size() || !iequals(v.substr(0, type.size()), type)) return false;
-  return v.size() == type.size() || v[type.size()] == ';' || is_ows(v[type.size()]);
-}
 
 void check_field_value(std::string_view what, std::string_view value) {
   if (!is_text(value) || trim_ows(value).size() != value.size())
@@ -293,4 +248,4 @@ Result<size_t> HttpResponseParser::next(const uint8_t* p, size_t n, HttpEvent& e
   }
 }
 
-}  // namespace slip::loadgen
+}  // namespace slip::gateway::http

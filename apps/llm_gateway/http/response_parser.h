@@ -1,7 +1,7 @@
 // Incremental HTTP/1.1 response framing for a pipelined client connection,
-// shared by the http and sse protocols. It consumes whole units (a header
-// block, a chunk-size line, body bytes, a trailer line) from the front of what
-// it is given and keeps its place across calls: the caller drops the consumed
+// shared by slip-loadgen's http and sse protocols and the gateway's upstream
+// client. It consumes whole units (a header block, a chunk-size line, body
+// bytes, a trailer line) from the front of what it is given and keeps its place across calls: the caller drops the consumed
 // bytes and passes the rest again, with more appended, next time.
 #pragma once
 
@@ -11,8 +11,9 @@
 #include <string_view>
 
 #include "slip/common/result.h"
+#include "syntax.h"
 
-namespace slip::loadgen {
+namespace slip::gateway::http {
 
 // One thing the parser found. Views point into the bytes passed to next() and
 // stay valid until those bytes are dropped.
@@ -60,8 +61,4 @@ std::string http_request_head(std::string_view method, std::string_view target, 
 // Setup: throws std::invalid_argument naming `what` when value cannot be a header field value.
 void check_field_value(std::string_view what, std::string_view value);
 
-// Whether a Content-Type value names the given media type (case-insensitive,
-// parameters allowed), e.g. media_type_is("Text/Event-Stream; charset=utf-8", "text/event-stream").
-bool media_type_is(std::string_view content_type, std::string_view type);
-
-}  // namespace slip::loadgen
+}  // namespace slip::gateway::http

@@ -28,6 +28,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
 trap 'exit 143' TERM INT
 
 "$bin" --stack kernel --ip 127.0.0.1 --port 0 --model "$model" --time-scale 50 --max-batch 16 --seed 3 \
@@ -47,44 +48,7 @@ echo "== streamed chat completion, byte by byte"
 body='{"model":"'$model'","messages":[{"role":"user","content":"tell me a story"}],"max_tokens":12,"stream":true,"stream_options":{"include_usage":true},"temperature":0.7}'
 curl -sN -D "$work/stream.head" -H 'Content-Type: application/json' -d "$body" "$url/v1/chat/completions" >"$work/stream.out" \
   || fail "curl stream"
-"$py" - "$work/stream.head" "$work/stream.out" 12 <<'PY' || failed=1
-import json, sys
-head, raw, n = open(sys.argv[1], "rb").read().decode(), open(sys.argv[2], "rb").read(), int(sys.argv[3])
-if not head.startswith("HTTP/1.1 200") or "content-type: text/event-stream" not in head.lower():
-    sys.exit(f"FAIL: stream head: {head!r}")
-events = raw.split(b"\n\n")
-if events[-1] != b"":
-    sys.exit(f"FAIL: bytes after the last event: {events[-1]!r}")
-events = events[:-1]
-if events[-1] != b"data: [DONE]":
-    sys.exit(f"FAIL: last event is {events[-1]!r}, not data: [DONE]")
-chunks = []
-for e in events[:-1]:
-    if not e.startswith(b"data: ") or b"\n" in e:
-        sys.exit(f"FAIL: event is not one data line: {e!r}")
-    chunks.append(json.loads(e[6:]))
-ids = {c["id"] for c in chunks}
-if len(ids) != 1 or not next(iter(ids)).startswith("chatcmpl-"):
-    sys.exit(f"FAIL: ids {ids}")
-for c in chunks:
-    if c["object"] != "chat.completion.chunk" or c["model"] != "test-model" or not isinstance(c["created"], int):
-        sys.exit(f"FAIL: chunk fields: {c}")
-first, content, final, usage = chunks[0], chunks[1:1 + n], chunks[1 + n], chunks[2 + n:]
-if first["choices"][0]["delta"].get("role") != "assistant" or first["choices"][0]["finish_reason"] is not None:
-    sys.exit(f"FAIL: first chunk: {first}")
-for c in content:
-    ch = c["choices"][0]
-    if ch["index"] != 0 or ch["finish_reason"] is not None or not ch["delta"].get("content") or "role" in ch["delta"]:
-        sys.exit(f"FAIL: content chunk: {c}")
-if final["choices"][0]["finish_reason"] != "length" or final["choices"][0]["delta"].get("content"):
-    sys.exit(f"FAIL: final chunk: {final}")
-if len(usage) != 1 or usage[0]["choices"] != [] or usage[0]["usage"]["completion_tokens"] != n or \
-   usage[0]["usage"]["total_tokens"] != usage[0]["usage"]["prompt_tokens"] + n:
-    sys.exit(f"FAIL: usage chunks: {usage}")
-text = "".join(c["choices"][0]["delta"]["content"] for c in content)
-print(f"stream: role chunk, {n} content chunks, finish length, usage, [DONE]: {text!r}")
-open(sys.argv[2] + ".text", "w").write(text)
-PY
+"$py" "$(dirname "$0")/check_stream.py" "$work/stream.head" "$work/stream.out" 12 "$model" || failed=1
 
 echo "== same prompt non-stream: same words; completions; stop"
 nbody='{"model":"'$model'","messages":[{"role":"user","content":"tell me a story"}],"max_tokens":12}'
@@ -130,21 +94,6 @@ curl -s "$url/v1/models" | "$py" -c 'import json,sys; j=json.load(sys.stdin); sy
 [[ $(curl -s -o /dev/null -w '%{http_code}' "$url/health") == 200 ]] || fail "/health"
 
 echo "== errors"
-# expect STATUS TYPE CODE CURL-ARGS...: the status and an OpenAI error body.
-expect() {
-  local want=$1 type=$2 code=$3
-  shift 3
-  local got
-  got=$(curl -s -o "$work/err.json" -w '%{http_code}' "$@")
-  [[ $got == "$want" ]] || { fail "$* -> $got, want $want"; return; }
-  "$py" - "$work/err.json" "$type" "$code" <<'PY' || fail "$* -> bad error body: $(head -c 300 "$work/err.json")"
-import json, sys
-e = json.load(open(sys.argv[1]))["error"]
-assert set(e) == {"message", "type", "param", "code"} and e["message"] and e["type"] == sys.argv[2], e
-assert (e["code"] or "") == sys.argv[3], e
-PY
-  echo "$want $type ${code:-null}"
-}
 J=(-H 'Content-Type: application/json')
 expect 400 invalid_request_error "" "${J[@]}" -d '{"model": "test-model", "messages": [' "$url/v1/chat/completions"
 expect 415 invalid_request_error "" -H 'Content-Type: text/plain' -d '{}' "$url/v1/chat/completions"
@@ -156,28 +105,13 @@ expect 413 invalid_request_error "" "${J[@]}" --data-binary @"$work/huge" "$url/
 expect 404 invalid_request_error "" "$url/v1/nope"
 expect 405 invalid_request_error "" "$url/v1/chat/completions"
 
-metric() { curl -s "$url/metrics" | sed -n "s/^$1{[^}]*} \([0-9.e+]*\)$/\1/p" | head -1; }
 
 echo "== a client that leaves mid-stream is cancelled"
-"$py" - "$port" <<'PY' || failed=1
-import json, socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
-b = json.dumps({"model": "test-model", "messages": [{"role": "user", "content": "go"}], "max_tokens": 5000,
-                "ignore_eos": True, "stream": True}).encode()
-s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(b) + b)
-got = b""
-while got.count(b"data: ") < 5:
-    d = s.recv(4096)
-    if not d:
-        sys.exit("FAIL: stream ended early")
-    got += d
-s.close()
-print("left after", got.count(b"data: "), "events")
-PY
-for _ in $(seq 40); do [[ $(metric slip_worker_requests_cancelled_total) -ge 1 ]] && break; sleep 0.05; done
-cancelled=$(metric slip_worker_requests_cancelled_total)
+"$py" "$(dirname "$0")/stream_client.py" "$port" - leave 5 || failed=1
+for _ in $(seq 40); do [[ $(metric "$url" slip_worker_requests_cancelled_total) -ge 1 ]] && break; sleep 0.05; done
+cancelled=$(metric "$url" slip_worker_requests_cancelled_total)
 [[ ${cancelled:-0} -ge 1 ]] && echo "cancelled=$cancelled" || fail "cancelled counter is ${cancelled:-missing}"
-running=$(metric vllm:num_requests_running)
+running=$(metric "$url" vllm:num_requests_running)
 [[ $running == 0 ]] || fail "running batch still $running after the cancel"
 
 echo "== concurrent streams share a batch"
@@ -195,7 +129,7 @@ ts = [threading.Thread(target=one, args=(i,)) for i in range(8)]
 if errs:
     sys.exit(f"FAIL: streams {errs} did not end with [DONE]")
 PY
-batch=$(metric slip_worker_batch_size_max)
+batch=$(metric "$url" slip_worker_batch_size_max)
 [[ ${batch:-0} -gt 1 ]] && echo "largest batch $batch" || fail "batch never above 1 (${batch:-missing})"
 curl -s "$url/metrics" | grep -q '^# TYPE vllm:num_requests_waiting gauge' || fail "/metrics lacks TYPE lines"
 
@@ -274,9 +208,7 @@ print("slip stack: 20 content chunks, finish length, [DONE]")
 PY
     code=$(ip netns exec "$ns" curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://198.18.6.2:8000/v1/nope)
     [[ $code == 404 ]] || fail "slip stack: unknown route gave $code"
-    kill -TERM $slip_pid
-    for _ in $(seq 100); do kill -0 $slip_pid 2>/dev/null || break; sleep 0.05; done
-    wait $slip_pid
+    terminate $slip_pid
     rc=$?
     slip_pid=
     ((rc == 0)) || fail "slip stack: exit status $rc after SIGTERM"

@@ -103,6 +103,7 @@ Result<size_t> HttpResponseParser::parse_head(const uint8_t* p, size_t n, HttpEv
   bool has_te = false, has_length = false;
   uint64_t length = 0;
   std::string_view content_type;
+  bool close = false;
   while (!block.empty()) {
     const size_t le = block.find(kCrlf);
     std::string_view name, value;
@@ -119,6 +120,12 @@ Result<size_t> HttpResponseParser::parse_head(const uint8_t* p, size_t n, HttpEv
       has_te = true;
     } else if (iequals(name, "content-type")) {
       content_type = value;
+    } else if (iequals(name, "connection")) {
+      for (std::string_view v = value; !v.empty();) {
+        const size_t comma = std::min(v.find(','), v.size());
+        close |= iequals(trim_ows(v.substr(0, comma)), "close");
+        v.remove_prefix(std::min(comma + 1, v.size()));
+      }
     }
   }
   const size_t used = end + kBlankLine.size();
@@ -141,6 +148,7 @@ Result<size_t> HttpResponseParser::parse_head(const uint8_t* p, size_t n, HttpEv
   ev.kind = HttpEvent::Kind::head;
   ev.status = status;
   ev.content_type = content_type;
+  ev.close = close;
   return used;
 }
 

@@ -22,6 +22,7 @@ struct HttpEvent {
   Kind kind = Kind::none;
   int status = 0;                 // head
   std::string_view content_type;  // head: the Content-Type value, or empty
+  bool close = false;             // head: Connection: close (the server ends the connection after this response)
   const uint8_t* data = nullptr;  // body
   size_t size = 0;                // body
 };

@@ -1,0 +1,237 @@
+#include "http_upstream.h"
+
+#include <algorithm>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "response_parser.h"
+#include "slip/runtime/sync.h"
+#include "slip/runtime/time.h"
+
+namespace slip::gateway {
+namespace {
+
+using http::HttpEvent;
+using http::HttpResponseParser;
+
+// Reads arrive in these steps; SSE chunks are far smaller.
+constexpr size_t kReadChunk = 16 * 1024;
+
+std::string key_of(const Worker& w) { return w.cfg.name + "@" + w.cfg.ip.str() + ":" + std::to_string(w.cfg.port); }
+
+Result<size_t> write_all(net::TcpConn& c, std::string_view a, std::string_view b, uint64_t deadline) {
+  while (!a.empty() || !b.empty()) {
+    iovec iov[2];
+    int n = 0;
+    if (!a.empty()) iov[n++] = {const_cast<char*>(a.data()), a.size()};
+    if (!b.empty()) iov[n++] = {const_cast<char*>(b.data()), b.size()};
+    auto r = c.writev(iov, n, deadline);
+    if (!r) return r;
+    size_t k = *r;
+    const size_t from_a = std::min(k, a.size());
+    a.remove_prefix(from_a);
+    b.remove_prefix(std::min(k - from_a, b.size()));
+  }
+  return size_t{0};
+}
+
+class HttpTransport;
+
+class HttpCall final : public UpstreamCall {
+ public:
+  HttpCall(HttpTransport& t, const Worker& w, std::string head, std::string_view body)
+      : t_(t), w_(w), key_(key_of(w)), req_head_(std::move(head)), body_(body) {}
+  ~HttpCall() override;
+  Result<size_t> start(uint64_t deadline);
+  Result<UpstreamHead> head(uint64_t deadline) override;
+  Result<bool> read_body(std::string& out, uint64_t deadline) override;
+  void abort() override {
+    if (conn_) conn_->abort();
+    conn_.reset();
+  }
+
+ private:
+  // More bytes into rx_; 0 at EOF.
+  Result<size_t> fill(uint64_t deadline);
+  // The next parser event from what rx_ holds (Kind::none: need more).
+  Result<HttpEvent> next_event();
+
+  HttpTransport& t_;
+  const Worker& w_;
+  const std::string key_, req_head_;
+  const std::string_view body_;
+  std::unique_ptr<net::TcpConn> conn_;
+  bool reused_ = false, got_any_ = false, ended_ = false, close_ = false;
+  std::string rx_;
+  size_t off_ = 0;
+  HttpResponseParser parser_;
+};
+
+class HttpTransport final : public Transport {
+ public:
+  HttpTransport(net::Stack& st, const HttpUpstreamOptions& o) : st_(st), o_(o) {}
+
+  Result<std::unique_ptr<UpstreamCall>> call(const Worker& w, const UpstreamRequest& r, uint64_t deadline) override {
+    std::string head;
+    head.reserve(256);
+    head.append(r.method).append(" ").append(r.path).append(" HTTP/1.1\r\nHost: ");
+    head.append(w.cfg.ip.str()).append(":").append(std::to_string(w.cfg.port));
+    head.append("\r\nUser-Agent: slip-gateway\r\n");
+    if (r.method != "GET") {
+      head.append("Content-Type: application/json\r\nContent-Length: ").append(std::to_string(r.body.size()));
+      head.append("\r\n");
+    }
+    head.append(r.stream ? "Accept: text/event-stream\r\n" : "Accept: application/json\r\n");
+    if (!r.request_id.empty()) head.append("X-Request-Id: ").append(r.request_id).append("\r\n");
+    if (!w.cfg.api_key.empty()) head.append("Authorization: Bearer ").append(w.cfg.api_key).append("\r\n");
+    head.append("\r\n");
+    auto c = std::make_unique<HttpCall>(*this, w, std::move(head), r.method == "GET" ? std::string_view{} : r.body);
+    auto s = c->start(deadline);
+    if (!s) return err(s.error());
+    return std::unique_ptr<UpstreamCall>(std::move(c));
+  }
+
+  void forget(const Worker& w) override {
+    std::lock_guard g(mu_);
+    idle_.erase(key_of(w));
+  }
+
+  // A kept-alive connection (fresh enough), or nullptr.
+  std::unique_ptr<net::TcpConn> take(const std::string& key) {
+    std::lock_guard g(mu_);
+    auto it = idle_.find(key);
+    if (it == idle_.end()) return nullptr;
+    const uint64_t now = now_ns();
+    auto& list = it->second;
+    while (!list.empty()) {
+      Idle i = std::move(list.back());
+      list.pop_back();
+      if (now - i.since < o_.idle_conn_ns) return std::move(i.conn);
+    }
+    return nullptr;
+  }
+
+  void put_back(const std::string& key, std::unique_ptr<net::TcpConn> c) {
+    std::lock_guard g(mu_);
+    auto& list = idle_[key];
+    if (list.size() >= o_.idle_conns) return;  // closes c
+    list.push_back({std::move(c), now_ns()});
+  }
+
+  Result<std::unique_ptr<net::TcpConn>> dial(const Worker& w, uint64_t deadline) {
+    return st_.tcp_dial(net::Endpoint{w.cfg.ip, w.cfg.port}, deadline);
+  }
+  uint64_t max_response() const { return o_.max_response; }
+
+ private:
+  struct Idle {
+    std::unique_ptr<net::TcpConn> conn;
+    uint64_t since;
+  };
+  net::Stack& st_;
+  const HttpUpstreamOptions o_;
+  rt::Mutex mu_;
+  std::unordered_map<std::string, std::vector<Idle>> idle_;
+};
+
+HttpCall::~HttpCall() {
+  if (!conn_) return;
+  if (ended_ && !close_ && off_ == rx_.size()) t_.put_back(key_, std::move(conn_));
+  else conn_->abort();
+}
+
+Result<size_t> HttpCall::start(uint64_t deadline) {
+  conn_ = t_.take(key_);
+  reused_ = conn_ != nullptr;
+  if (reused_) {
+    auto r = write_all(*conn_, req_head_, body_, deadline);
+    if (r) return r;
+    conn_->abort();  // the worker closed it while idle: dial afresh
+    reused_ = false;
+  }
+  auto c = t_.dial(w_, deadline);
+  if (!c) return err(c.error());
+  conn_ = std::move(*c);
+  return write_all(*conn_, req_head_, body_, deadline);
+}
+
+Result<size_t> HttpCall::fill(uint64_t deadline) {
+  if (!conn_) return err(ECONNABORTED);
+  if (off_ == rx_.size() || off_ > kReadChunk) rx_.erase(0, off_), off_ = 0;
+  if (rx_.size() - off_ > t_.max_response()) return err(EMSGSIZE);
+  const size_t had = rx_.size();
+  rx_.resize(had + kReadChunk);
+  auto r = conn_->read(rx_.data() + had, kReadChunk, deadline);
+  rx_.resize(had + (r ? *r : 0));
+  if (r && *r > 0) got_any_ = true;
+  return r;
+}
+
+Result<HttpEvent> HttpCall::next_event() {
+  HttpEvent ev;
+  auto r = parser_.next(reinterpret_cast<const uint8_t*>(rx_.data()) + off_, rx_.size() - off_, ev);
+  if (!r) return err(r.error());
+  off_ += *r;
+  return ev;
+}
+
+Result<UpstreamHead> HttpCall::head(uint64_t deadline) {
+  for (;;) {
+    auto ev = next_event();
+    if (!ev) return err(ev.error());
+    if (ev->kind == HttpEvent::Kind::head) {
+      UpstreamHead h;
+      h.status = ev->status;
+      h.content_type.assign(ev->content_type);
+      h.event_stream = http::media_type_is(ev->content_type, "text/event-stream");
+      close_ = ev->close;
+      return h;
+    }
+    auto r = fill(deadline);
+    if (r && *r > 0) continue;
+    if (r && *r == 0 && !got_any_ && reused_) {
+      // Closed idle before our request reached it: nothing was processed; resend once on a new connection.
+      reused_ = false;
+      conn_->abort();
+      auto c = t_.dial(w_, deadline);
+      if (!c) return err(c.error());
+      conn_ = std::move(*c);
+      auto s = write_all(*conn_, req_head_, body_, deadline);
+      if (!s) return err(s.error());
+      continue;
+    }
+    return err(r ? ECONNRESET : r.error());
+  }
+}
+
+Result<bool> HttpCall::read_body(std::string& out, uint64_t deadline) {
+  if (ended_) return false;
+  const size_t before = out.size();
+  for (;;) {
+    auto ev = next_event();
+    if (!ev) return err(ev.error());
+    if (ev->kind == HttpEvent::Kind::body) {
+      out.append(reinterpret_cast<const char*>(ev->data), ev->size);
+      continue;
+    }
+    if (ev->kind == HttpEvent::Kind::end) {
+      ended_ = true;
+      return out.size() > before;  // the caller sees the bytes now and false on the next call
+    }
+    if (ev->kind == HttpEvent::Kind::head) return err(EBADMSG);  // a second response nobody asked for
+    if (out.size() > before) return true;
+    auto r = fill(deadline);
+    if (!r) return err(r.error());
+    if (*r == 0) return err(ECONNRESET);  // EOF inside the body: the worker died
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Transport> make_http_transport(net::Stack& st, const HttpUpstreamOptions& o) {
+  return std::make_unique<HttpTransport>(st, o);
+}
+
+}  // namespace slip::gateway

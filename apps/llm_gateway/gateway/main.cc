@@ -1,0 +1,220 @@
+// slip-gateway: an OpenAI-compatible token-streaming gateway in front of
+// inference workers (vLLM, SGLang, TGI, llama.cpp's server, slip-worker), on
+// Slipstream's stack over a DPDK port or on Linux sockets.
+//
+// Prints "slip-gateway: ready ..." once it serves; SIGHUP reloads --config;
+// SIGTERM or SIGINT ends it (exit 0) after a "slip-gateway: done ..." line.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <optional>
+#include <string>
+
+#include "../http/server.h"
+#include "config.h"
+#include "health.h"
+#include "http_upstream.h"
+#include "metrics.h"
+#include "pool.h"
+#include "proxy.h"
+#include "slip/net/dpdk.h"
+#include "slip/net/stack.h"
+#include "slip/runtime/runtime.h"
+#include "slip/runtime/time.h"
+
+namespace slip::gateway {
+namespace {
+
+std::atomic<bool> g_stop{false}, g_reload{false};
+
+struct Args {
+  std::string config, stack = "kernel", vdev, port_name, ip, file_prefix = "slip-gateway", policy;
+  std::vector<std::string> workers, models;
+  int prefix_len = 24, port = -1;
+  unsigned kthreads = 1;
+};
+
+std::optional<int> parse_args(int argc, char** argv, Args& a) {
+  CLI::App app{"slip-gateway: OpenAI-compatible token-streaming gateway in front of inference workers"};
+  app.add_option("--config", a.config, "TOML file: [server], [routing], [admission], [health], [upstream], "
+                                       "[[worker]] (see docs/gateway.md); reloaded on SIGHUP")
+      ->check(CLI::ExistingFile);
+  app.add_option("--worker", a.workers, "a worker's base URL, http://IP:PORT (repeatable; added to the config's)");
+  app.add_option("--model", a.models, "models the --worker URLs serve (default: any name)");
+  app.add_option("--policy", a.policy, "routing: round_robin, least_requests, least_tokens, p2c, prefix_aware")
+      ->check(CLI::IsMember({"round_robin", "least_requests", "least_tokens", "p2c", "prefix_aware"}));
+  app.add_option("--port", a.port, "HTTP port (default: the config's, else 8080; 0: ephemeral)")->check(CLI::Range(0, 65535));
+  app.add_option("--stack", a.stack, "kernel (Linux sockets) or slip (Slipstream's stack on a DPDK port)")
+      ->check(CLI::IsMember({"slip", "kernel"}))
+      ->capture_default_str();
+  app.add_option("--vdev", a.vdev, "DPDK virtual device for the slip stack, e.g. net_tap0,iface=gw0");
+  app.add_option("--port-name", a.port_name, "ethdev name of the port (default: the --vdev name before the first comma)");
+  app.add_option("--ip", a.ip, "this host's IPv4 address (required for slip; kernel binds to any address without it)");
+  app.add_option("--prefix-len", a.prefix_len, "subnet prefix length")->check(CLI::Range(0, 32))->capture_default_str();
+  app.add_option("--file-prefix", a.file_prefix, "DPDK --file-prefix (unique per process)")->capture_default_str();
+  app.add_option("--kthreads", a.kthreads, "runtime kthreads")->check(CLI::Range(1, 64))->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  return std::nullopt;
+}
+
+// The config file (if any) with the command line applied on top. Throws ConfigError.
+GatewayConfig effective_config(const Args& a) {
+  GatewayConfig c = a.config.empty() ? GatewayConfig{} : load_config(a.config);
+  for (const auto& url : a.workers) {
+    WorkerConfig w;
+    try {
+      w = parse_worker_url(url);
+    } catch (const ConfigError& e) {
+      throw ConfigError(std::string("--worker: ") + e.what());
+    }
+    w.models = a.models;
+    c.workers.push_back(std::move(w));
+  }
+  if (!a.policy.empty()) c.policy = *parse_policy(a.policy);
+  if (a.port >= 0) c.port = static_cast<uint16_t>(a.port);
+  if (c.workers.empty()) throw ConfigError("no workers: give --worker http://IP:PORT or [[worker]] in --config");
+  return c;
+}
+
+void serve(net::Stack& st, const Args& a, GatewayConfig first) {
+  auto cfg = std::make_shared<const GatewayConfig>(std::move(first));
+  Pool pool(*cfg);
+  HttpUpstreamOptions uo;
+  uo.idle_conns = cfg->idle_conns;
+  uo.idle_conn_ns = cfg->idle_conn_ms * 1'000'000;
+  uo.max_response = cfg->max_response;
+  auto transport = make_http_transport(st, uo);
+  GatewayMetrics metrics;
+  Gateway gw(pool, *transport, metrics, cfg);
+  http::Router router;
+  gw.add_routes(router);
+  http::ServerOptions so;
+  so.port = cfg->port;
+  so.limits.max_body = cfg->max_body;
+  so.limits.request_timeout_ns = cfg->request_timeout_ms * 1'000'000;
+  so.limits.idle_timeout_ns = cfg->idle_timeout_ms * 1'000'000;
+  so.max_connections = cfg->max_connections;
+  so.stop_flag = &g_stop;
+  http::HttpServer srv(st, router, so);
+  srv.start();
+  std::atomic<bool> health_stop{false};
+  rt::Mutex cfg_mu;
+  auto current = [&] {
+    std::lock_guard g(cfg_mu);
+    return cfg;
+  };
+  rt::JoinHandle health = rt::spawn([&] { run_health_checks(pool, *transport, health_stop, current); });
+  fmt::print("slip-gateway: ready stack={} ip={} port={} workers={} policy={} kthreads={}\n", a.stack,
+             a.ip.empty() ? "0.0.0.0" : a.ip, srv.port(), cfg->workers.size(), policy_name(cfg->policy), a.kthreads);
+  std::fflush(stdout);
+  while (!g_stop.load()) {
+    rt::sleep_for(std::chrono::milliseconds(20));
+    if (!g_reload.exchange(false)) continue;
+    try {
+      auto next = std::make_shared<const GatewayConfig>(effective_config(a));
+      if (next->port != cfg->port)
+        fmt::print(stderr, "slip-gateway: reload: the port stays {} until a restart\n", cfg->port);
+      pool.reload(*next);
+      gw.set_config(next);
+      {
+        std::lock_guard g(cfg_mu);
+        cfg = next;
+      }
+      fmt::print("slip-gateway: reloaded workers={} policy={}\n", next->workers.size(), policy_name(next->policy));
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "slip-gateway: reload failed, keeping the running configuration: {}\n", e.what());
+    }
+    std::fflush(stdout);
+    std::fflush(stderr);
+  }
+  health_stop.store(true);
+  health.join();
+  const bool clean = srv.finish(now_ns() + 2'000'000'000);
+  const auto& s = srv.stats();
+  fmt::print("slip-gateway: done connections={} requests={} bad_requests={} timeouts={} disconnects={} retries={}\n",
+             s.connections.load(), s.requests.load(), s.bad_requests.load(), s.timeouts.load(),
+             metrics.client_disconnects.load(), metrics.retries.load());
+  std::fflush(stdout);
+  if (!clean) {
+    std::fprintf(stderr, "slip-gateway: a connection did not stop in time; exiting without teardown\n");
+    std::fflush(stderr);
+    ::_exit(0);
+  }
+}
+
+int run(const Args& a) {
+  GatewayConfig first;
+  try {
+    first = effective_config(a);
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "slip-gateway: error: %s\n", e.what());
+    return 2;
+  }
+  const bool kernel = *net::parse_stack_kind(a.stack) == net::StackKind::kernel;
+  if (!kernel && (a.vdev.empty() || a.ip.empty())) {
+    std::fprintf(stderr, "slip-gateway: error: --stack slip needs --vdev and --ip\n");
+    return 2;
+  }
+  net::StackConfig sc;
+  if (!a.ip.empty()) {
+    auto ip = net::Ipv4Addr::parse(a.ip);
+    if (!ip) {
+      std::fprintf(stderr, "slip-gateway: error: --ip %s is not an IPv4 address\n", a.ip.c_str());
+      return 2;
+    }
+    sc.ip = *ip;
+  }
+  sc.prefix_len = static_cast<uint8_t>(a.prefix_len);
+  rt::Config rc;
+  rc.kthreads = a.kthreads;
+  std::string error;
+  auto guarded = [&](auto&& body) {
+    try {
+      body();
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  };
+  guarded([&] {
+    if (kernel) {
+      rt::run(rc, [&] { guarded([&] { serve(*net::make_kernel_stack(sc), a, first); }); });
+      return;
+    }
+    net::eal_init(net::eal_args_for_test(a.vdev, a.file_prefix));
+    net::DpdkPortConfig pc;
+    pc.name = !a.port_name.empty() ? a.port_name : a.vdev.substr(0, a.vdev.find(','));
+    net::DpdkPort port(pc);
+    rt::run(rc, [&] { guarded([&] { serve(*net::make_slip_stack(port, sc), a, first); }); });
+  });
+  if (error.empty()) return 0;
+  std::fprintf(stderr, "slip-gateway: error: %s\n", error.c_str());
+  return 1;
+}
+
+}  // namespace
+}  // namespace slip::gateway
+
+int main(int argc, char** argv) {
+  using namespace slip::gateway;
+  Args a;
+  if (auto rc = parse_args(argc, argv, a)) return *rc;
+  std::signal(SIGTERM, [](int) { g_stop.store(true); });
+  std::signal(SIGINT, [](int) { g_stop.store(true); });
+  std::signal(SIGHUP, [](int) { g_reload.store(true); });
+  std::signal(SIGPIPE, SIG_IGN);
+  try {
+    return run(a);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "slip-gateway: error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -245,6 +246,60 @@ int accept_registration(int conn, const std::vector<uint32_t>& taken_ips, int ti
   close_all(fds);  // empty when *out took them
   reply(conn, rc, rc == 0 ? "attached" : *reason, pool);
   return rc;
+}
+
+int connect_control(const std::string& path) noexcept {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (path.size() >= sizeof a.sun_path) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+  const int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
+    const int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
+int create_region(uint32_t n_kthreads, uint32_t ring_slots, uint32_t buf_size, uint32_t n_bufs, bool seal_all,
+                  OwnRegion* out, std::string* reason) {
+  OwnRegion r;
+  r.size = region_bytes(n_kthreads, ring_slots, buf_size, n_bufs);
+  const int seals = F_SEAL_SHRINK | (seal_all ? F_SEAL_GROW | F_SEAL_SEAL : 0);
+  const char* step = "memfd_create";
+  r.fd = memfd_create("slip-iok-region", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (r.fd >= 0 && (step = "ftruncate", ftruncate(r.fd, static_cast<off_t>(r.size))) == 0 &&
+      (step = "F_ADD_SEALS", fcntl(r.fd, F_ADD_SEALS, seals)) == 0) {
+    step = "mmap";
+    void* p = mmap(nullptr, r.size, PROT_READ | PROT_WRITE, MAP_SHARED, r.fd, 0);
+    r.base = p == MAP_FAILED ? nullptr : static_cast<uint8_t*>(p);
+  }
+  if (!r.base) {
+    const int e = errno ? errno : ENOMEM;
+    *reason = std::string(step) + ": " + std::strerror(e);
+    release_region(r);
+    return e;
+  }
+  const char* err = nullptr;
+  if (!init_region(r.base, r.size, n_kthreads, ring_slots, buf_size, &r.layout, &err)) {
+    *reason = err;
+    release_region(r);
+    return EINVAL;
+  }
+  *out = r;
+  return 0;
+}
+
+void release_region(OwnRegion& r) noexcept {
+  if (r.base) munmap(r.base, r.size);
+  if (r.fd >= 0) close(r.fd);
+  r = OwnRegion{};
 }
 
 int send_registration(int conn, const RegisterMsg& msg, int region_fd, const std::vector<int>& eventfds,

@@ -43,6 +43,25 @@ void detach(Attached& a) noexcept;
 int accept_registration(int conn, const std::vector<uint32_t>& taken_ips, int timeout_ms, const RxPool& pool,
                         Attached* out, std::string* reason);
 
+// Runtime side: a close-on-exec SOCK_SEQPACKET socket connected to the
+// daemon's control socket at path, or -1 with errno set.
+int connect_control(const std::string& path) noexcept;
+
+// Runtime side: a region of its own as registration wants it, a memfd of
+// region_bytes() bytes, sealed against shrinking (and, when seal_all, growing
+// and further sealing), mapped read-write and laid out by init_region.
+struct OwnRegion {
+  int fd = -1;
+  uint8_t* base = nullptr;
+  uint64_t size = 0;
+  RegionLayout layout;
+};
+// 0, or an errno value with *reason set and nothing kept.
+int create_region(uint32_t n_kthreads, uint32_t ring_slots, uint32_t buf_size, uint32_t n_bufs, bool seal_all,
+                  OwnRegion* out, std::string* reason);
+// Unmaps and closes what create_region made; safe on an empty one.
+void release_region(OwnRegion& r) noexcept;
+
 // Runtime side: sends msg with the fds on conn and waits for the reply. On
 // success *pool is the daemon's rx pool (the caller closes pool->fd; -1 when
 // the daemon has no port); a reply whose fds do not match its geometry is

@@ -10,6 +10,7 @@
 #include <limits>
 #include <new>
 #include <stdexcept>
+#include <string>
 
 #include "net/dpdk_buf_hooks.h"
 
@@ -29,6 +30,19 @@ void spin_unlock(std::atomic<bool>& l) noexcept { l.store(false, std::memory_ord
   std::abort();
 }
 
+// Why n buffers of buf_size bytes cannot be a pool; empty when they can.
+std::string pool_shape_error(size_t n, size_t buf_size) {
+  if (n == 0) return "zero buffers requested: pass n >= 1";
+  if (buf_size <= BufPool::kHeadroom)
+    return "buf_size " + std::to_string(buf_size) + " leaves no room after the " +
+           std::to_string(BufPool::kHeadroom) + "-byte headroom: pass a larger buf_size";
+  if (buf_size > std::numeric_limits<uint32_t>::max())
+    return "buf_size " + std::to_string(buf_size) + " exceeds 4 GiB: pass a smaller one";
+  if (n > std::numeric_limits<size_t>::max() / buf_size)
+    return std::to_string(n) + " buffers of " + std::to_string(buf_size) + " bytes overflow size_t: lower the count";
+  return {};
+}
+
 }  // namespace
 
 // Weak defaults so the core links without the DPDK backend; net/dpdk overrides them.
@@ -39,17 +53,7 @@ void spin_unlock(std::atomic<bool>& l) noexcept { l.store(false, std::memory_ord
 
 std::unique_ptr<BufPool> BufPool::heap(std::string name, size_t n, size_t buf_size) {
   const std::string who = "BufPool::heap(\"" + name + "\"): ";
-  if (n == 0) throw std::invalid_argument(who + "zero buffers requested: pass n >= 1");
-  if (buf_size <= kHeadroom)
-    throw std::invalid_argument(who + "buf_size " + std::to_string(buf_size) +
-                                " leaves no room after the " + std::to_string(kHeadroom) +
-                                "-byte headroom: pass a larger buf_size");
-  if (buf_size > std::numeric_limits<uint32_t>::max())
-    throw std::invalid_argument(who + "buf_size " + std::to_string(buf_size) + " exceeds 4 GiB: pass a smaller one");
-  if (n > std::numeric_limits<size_t>::max() / buf_size)
-    throw std::invalid_argument(who + std::to_string(n) + " buffers of " + std::to_string(buf_size) +
-                                " bytes overflow size_t: lower the count");
-
+  if (std::string e = pool_shape_error(n, buf_size); !e.empty()) throw std::invalid_argument(who + e);
   std::unique_ptr<BufPool> p(new BufPool(std::move(name), n));
   try {
     p->mem_ = std::make_unique_for_overwrite<uint8_t[]>(n * buf_size);
@@ -58,19 +62,41 @@ std::unique_ptr<BufPool> BufPool::heap(std::string name, size_t n, size_t buf_si
     throw std::runtime_error(who + "cannot allocate " + std::to_string(n) + " x " + std::to_string(buf_size) +
                              " bytes: lower the buffer count or size");
   }
-  // Pushed in reverse so that alloc() hands out buffer 0 first.
-  for (size_t i = n; i-- > 0;) {
-    PacketBuf& b = p->bufs_[i];
-    b.head = p->mem_.get() + i * buf_size;
+  p->carve(p->mem_.get(), buf_size);
+  return p;
+}
+
+std::unique_ptr<BufPool> BufPool::in_memory(std::string name, uint8_t* mem, size_t n, size_t buf_size) {
+  const std::string who = "BufPool::in_memory(\"" + name + "\"): ";
+  if (std::string e = pool_shape_error(n, buf_size); !e.empty()) throw std::invalid_argument(who + e);
+  if (!mem) throw std::invalid_argument(who + "no memory given");
+  std::unique_ptr<BufPool> p(new BufPool(std::move(name), n));
+  p->bufs_ = std::make_unique<PacketBuf[]>(n);
+  p->carve(mem, buf_size);
+  return p;
+}
+
+std::unique_ptr<BufPool> BufPool::external(std::string name, FreeFn on_free, void* ctx) {
+  std::unique_ptr<BufPool> p(new BufPool(std::move(name), 0));
+  p->on_free_ = on_free;
+  p->free_ctx_ = ctx;
+  return p;
+}
+
+// Threads n_ buffers of buf_size bytes at mem onto the free list, pushed in
+// reverse so that alloc() hands out buffer 0 first.
+void BufPool::carve(uint8_t* mem, size_t buf_size) noexcept {
+  for (size_t i = n_; i-- > 0;) {
+    PacketBuf& b = bufs_[i];
+    b.head = mem + i * buf_size;
     b.data = b.head + kHeadroom;
     b.capacity = static_cast<uint32_t>(buf_size);
-    b.pool = p.get();
+    b.pool = this;
     b.refs.store(0, std::memory_order_relaxed);
-    b.next = p->free_;
-    p->free_ = &b;
+    b.next = free_;
+    free_ = &b;
   }
-  p->free_count_ = n;
-  return p;
+  free_count_ = n_;
 }
 
 BufPool::~BufPool() {
@@ -114,6 +140,10 @@ void BufPool::release(PacketBuf* b) noexcept {
 }
 
 void BufPool::free_one(PacketBuf* b) noexcept {
+  if (on_free_) {
+    on_free_(free_ctx_, b);
+    return;
+  }
   if (mempool_) {
     free_dpdk_buf(b);
     return;

@@ -61,6 +61,13 @@ void print_table(const json& d) {
                p.at("tx_frames").get<uint64_t>(), p.at("rx_dropped").get<uint64_t>(),
                p.at("tx_dropped").get<uint64_t>(), p.at("rx_missed").get<uint64_t>(),
                p.at("rx_errors").get<uint64_t>(), p.at("tx_errors").get<uint64_t>());
+    // Newer daemons add runtime-to-runtime frames and drops by reason (only the nonzero ones are shown).
+    std::string drops;
+    if (p.contains("drops"))
+      for (const auto& [why, n] : p.at("drops").items())
+        if (n.get<uint64_t>() != 0) drops += fmt::format(" {} {}", why, n.get<uint64_t>());
+    fmt::print("  local (runtime to runtime) {}; drops:{}\n", p.value("local_frames", uint64_t{0}),
+               drops.empty() ? " none" : drops);
   }
   if (d.at("runtimes").empty()) return;
   fmt::print("\n{:>4} {:>8} {:<15} {:<17} {:<16} {:>3} {:>12} {:>10} {:>10} {:>10}\n", "ID", "PID", "IP", "MAC",

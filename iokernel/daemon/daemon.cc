@@ -227,6 +227,7 @@ void Daemon::drop_runtime(uint64_t id, const std::string& why) {
   if (!e) return;
   epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, e->conn.get(), nullptr);
   log_event("detached runtime id={} {} ip={}: {}", id, who(e->cred), ip_str(e->attached.msg.ip), why);
+  if (port_) port_->detach_runtime(*e);  // its rx buffers back to the pool before its region goes
   runtimes_.remove(id);  // unmaps the region, closes its descriptors; the IP is free again
   info_.detached_total++;
 }

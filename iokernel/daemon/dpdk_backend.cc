@@ -1,6 +1,8 @@
 #include "iokernel/daemon/dpdk_backend.h"
 
+#include "iokernel/daemon/datapath.h"
 #include "iokernel/daemon/fd.h"
+#include "iokernel/daemon/log.h"
 #include "iokernel/daemon/runtimes.h"
 #include "iokernel/shm_pool.h"
 #include "net/dpdk/rte.h"
@@ -27,10 +29,20 @@ net::DpdkPortConfig port_config(const std::string& name, const ShmPktPool& rx) {
 class DpdkBackend final : public PortBackend {
  public:
   explicit DpdkBackend(const std::string& name)
-      : pool_(make_rx_pool()), ro_fd_(pool_->readonly_fd()), port_(port_config(name, *pool_)), name_(port_.name()) {
+      : pool_(make_rx_pool()),
+        ro_fd_(pool_->readonly_fd()),
+        port_(port_config(name, *pool_)),
+        name_(port_.name()),
+        dp_(*pool_, port_.port_id(), static_cast<rte_mempool*>(port_.pool().mempool())) {
     // After the port started, before any frame can have arrived in the pool
     // (a VFIO device needs it; the vdev bus accepts and ignores it).
     dma_mapped_ = pool_->dma_map(port_.port_id());
+    // Runtimes have MACs of their own: a real NIC must pass their frames up.
+    // Steering by IP drops what is for no runtime. (net_tap and net_ring
+    // see every frame anyway; a PMD without the mode just logs.)
+    if (const int r = rte_eth_promiscuous_enable(port_.port_id()); r != 0)
+      log_event("port {}: promiscuous mode unavailable ({}); frames to runtimes' own MACs may not arrive", name_,
+                rte_strerror(-r));
   }
   // Unmap while the port still exists; port_ closes (returning its rx
   // queue's mbufs) before pool_ is freed.
@@ -41,20 +53,18 @@ class DpdkBackend final : public PortBackend {
   const std::string& name() const noexcept override { return name_; }
   std::string mac() const override { return port_.caps().mac.str(); }
 
-  unsigned poll(RuntimeTable& runtimes) noexcept override {
-    rte_mbuf* bufs[net::kBurst];
-    const uint16_t n = rte_eth_rx_burst(port_.port_id(), 0, bufs, net::kBurst);
-    if (n != 0) steer(runtimes, bufs, n);
-    return n;
-  }
+  unsigned poll(RuntimeTable& runtimes) noexcept override { return dp_.poll(runtimes, mono_ns()); }
+  void detach_runtime(RuntimeEntry& e) noexcept override { dp_.detach(e); }
 
   PortCounters counters() const override {
     const net::DpdkStats s = port_.stats();
     PortCounters c;
-    c.rx_frames = rx_frames_;
-    c.rx_dropped = rx_dropped_;
+    c.rx_frames = dp_.rx_frames();
+    c.rx_dropped = dp_.rx_dropped();
+    c.local_frames = dp_.local_frames();
+    c.drops = dp_.drops();
     c.tx_frames = s.tx_packets;
-    c.tx_dropped = port_.tx_dropped();
+    c.tx_dropped = dp_.drops()[DropReason::kTxPortFull];
     c.rx_missed = s.rx_missed + s.rx_no_mbuf;
     c.rx_errors = s.rx_errors;
     c.tx_errors = s.tx_errors;
@@ -66,27 +76,12 @@ class DpdkBackend final : public PortBackend {
   }
 
  private:
-  // Where the data path goes: look up each frame's destination IP among the
-  // runtimes, hash its flow onto one of that runtime's kthreads, push
-  // pool_->to_desc() of the mbuf onto that kthread's rx ring (zero copy: the
-  // runtime reads the frame in the pool it mapped), record the runtime as the
-  // buffer's owner (pool_->index_of) and free the mbuf when it comes back on
-  // rx_return (adding to RuntimeEntry::rx_pushed, which the stall check
-  // reads, and counters.rx_frames or rx_dropped), then kick a parked
-  // kthread's eventfd. Until then every frame is counted and dropped.
-  void steer(RuntimeTable& runtimes, rte_mbuf** bufs, uint16_t n) noexcept {
-    (void)runtimes;
-    rx_frames_ += n;
-    rx_dropped_ += n;
-    rte_pktmbuf_free_bulk(bufs, n);
-  }
-
   std::unique_ptr<ShmPktPool> pool_;  // outlives port_, whose rx queue holds its mbufs
   Fd ro_fd_;                          // the pool, read-only: what registration replies carry
   net::DpdkPort port_;
   std::string name_;
   bool dma_mapped_ = false;
-  uint64_t rx_frames_ = 0, rx_dropped_ = 0;
+  DataPath dp_;
 };
 
 }  // namespace

@@ -1,7 +1,8 @@
 // The DPDK port behind PortBackend: slip::net::DpdkPort, opened after
 // eal_init, its rx queue receiving into a ShmPktPool that registration
-// replies hand to runtimes (read-only). Separate from the control plane so
-// that builds and tests without a NIC never touch DPDK.
+// replies hand to runtimes (read-only), served by a DataPath (datapath.h).
+// Separate from the control plane so that builds and tests without a NIC
+// never touch DPDK.
 #pragma once
 
 #include <memory>

@@ -1,23 +1,28 @@
 // The seam between the control plane and the packet data path. The daemon's
-// loop calls poll() on every turn; a port backend receives a burst and hands
-// it to steer() (for now: count and drop). Kept free of DPDK headers so the
-// control plane builds and tests without a NIC. A backend receives into a
-// shared rx pool that every registration reply hands out (rx_pool()).
+// loop calls poll() on every turn; a port backend receives a burst, steers it
+// onto the runtimes' rx rings, takes back returned rx buffers, and serves the
+// runtimes' tx rings (iokernel/daemon/datapath.h). Kept free of DPDK headers
+// so the control plane builds and tests without a NIC. A backend receives
+// into a shared rx pool that every registration reply hands out (rx_pool()).
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "iokernel/daemon/steer.h"
 #include "iokernel/registration.h"
 
 namespace slip::iok {
 
 class RuntimeTable;
+struct RuntimeEntry;
 
 struct PortCounters {
   uint64_t rx_frames = 0, tx_frames = 0;
-  uint64_t rx_dropped = 0;  // received but steered nowhere (no runtime, ring full, or no data path yet)
+  uint64_t rx_dropped = 0;  // received from the port but handed to no runtime (see drops)
   uint64_t tx_dropped = 0;
+  uint64_t local_frames = 0;  // runtime to runtime on this host, never on the wire
+  DropCounters drops;         // every drop of the data path (rx, tx, local), by reason
   uint64_t rx_missed = 0, rx_errors = 0, tx_errors = 0;  // as the NIC counts them
 };
 
@@ -33,6 +38,9 @@ class PortBackend {
   // The rx pool runtimes map: a read-only fd the backend owns (the reply
   // sends a copy) and its geometry. fd -1: none, runtimes get no rx.
   virtual RxPool rx_pool() const noexcept { return {}; }
+  // The runtime is about to be detached (its region unmapped): forget it and
+  // free every rx buffer it holds. Loop thread only.
+  virtual void detach_runtime(RuntimeEntry& /*e*/) noexcept {}
 };
 
 }  // namespace slip::iok

@@ -27,6 +27,7 @@ RuntimeEntry& RuntimeTable::add(Attached&& a, Fd conn, const PeerCred& cred, uin
   e->rx_pushed.assign(e->attached.layout.n_kthreads, 0);
   e->rx_watch.assign(e->attached.layout.n_kthreads, RxWatch{});
   entries_.push_back(std::move(e));
+  generation_++;
   return *entries_.back();
 }
 
@@ -40,6 +41,7 @@ bool RuntimeTable::remove(uint64_t id) noexcept {
   auto it = std::find_if(entries_.begin(), entries_.end(), [id](const auto& e) { return e->id == id; });
   if (it == entries_.end()) return false;
   entries_.erase(it);
+  generation_++;
   return true;
 }
 

@@ -17,8 +17,10 @@ namespace slip::iok {
 // Per-runtime counters, written by the loop thread's data path.
 struct RuntimeCounters {
   uint64_t rx_frames = 0;   // steered onto its rx rings
-  uint64_t rx_dropped = 0;  // steered to it but its ring was full
+  uint64_t rx_dropped = 0;  // steered to it but dropped (ring full, over its buffer cap, no buffer for a copy)
   uint64_t tx_frames = 0;   // taken from its tx rings
+  uint64_t tx_local = 0;    // of those, delivered to another runtime on this host (never on the wire)
+  uint64_t rx_returned = 0, bad_returns = 0;  // rx buffers given back on rx_return; refused returns
   uint64_t unexpected_msgs = 0;  // control messages after registration (ignored)
 };
 
@@ -43,6 +45,7 @@ struct RuntimeEntry {
   RuntimeCounters counters;
   std::vector<uint64_t> rx_pushed;  // per kthread, total pushed onto its rx ring (the data path adds)
   std::vector<RxWatch> rx_watch;    // per kthread
+  uint32_t rx_held = 0;             // rx pool buffers it holds now (RxOwners keeps this)
 };
 
 class RuntimeTable {
@@ -51,10 +54,15 @@ class RuntimeTable {
   RuntimeEntry* find(uint64_t id) noexcept;
   // Drops the entry: region unmapped, descriptors closed, IP free for reuse.
   bool remove(uint64_t id) noexcept;
-  void clear() noexcept { entries_.clear(); }
+  void clear() noexcept {
+    entries_.clear();
+    generation_++;
+  }
   std::vector<uint32_t> ips() const;
   size_t size() const noexcept { return entries_.size(); }
   const std::vector<std::unique_ptr<RuntimeEntry>>& entries() const noexcept { return entries_; }
+  // Changes whenever a runtime is added or removed: the data path's cue to rebuild its routes.
+  uint64_t generation() const noexcept { return generation_; }
 
   struct Stall {
     uint64_t id;
@@ -66,6 +74,7 @@ class RuntimeTable {
  private:
   std::vector<std::unique_ptr<RuntimeEntry>> entries_;
   uint64_t next_id_ = 1;
+  uint64_t generation_ = 0;
 };
 
 std::string ip_str(uint32_t host_order_ip);

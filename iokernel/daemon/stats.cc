@@ -22,6 +22,12 @@ std::string state_name(uint32_t s) {
   return "unknown(" + std::to_string(s) + ")";
 }
 
+nlohmann::json drops_json(const DropCounters& d) {
+  nlohmann::json j = nlohmann::json::object();
+  for (size_t i = 0; i < kDropReasons; i++) j[drop_name(static_cast<DropReason>(i))] = d.n[i];
+  return j;
+}
+
 nlohmann::json runtime_json(const RuntimeEntry& e, uint64_t now_ns) {
   const RegisterMsg& m = e.attached.msg;
   nlohmann::json kthreads = nlohmann::json::array();
@@ -51,6 +57,10 @@ nlohmann::json runtime_json(const RuntimeEntry& e, uint64_t now_ns) {
           {"rx_frames", e.counters.rx_frames},
           {"rx_dropped", e.counters.rx_dropped},
           {"tx_frames", e.counters.tx_frames},
+          {"tx_local", e.counters.tx_local},
+          {"rx_held", e.rx_held},
+          {"rx_returned", e.counters.rx_returned},
+          {"bad_returns", e.counters.bad_returns},
           {"unexpected_msgs", e.counters.unexpected_msgs},
           {"kthreads", std::move(kthreads)}};
 }
@@ -72,7 +82,8 @@ nlohmann::json stats_json(const DaemonInfo& d, const PortBackend* port, const Ru
     const PortCounters c = port->counters();
     doc["port"] = {{"name", port->name()},       {"mac", port->mac()},          {"rx_frames", c.rx_frames},
                    {"tx_frames", c.tx_frames},   {"rx_dropped", c.rx_dropped},  {"tx_dropped", c.tx_dropped},
-                   {"rx_missed", c.rx_missed},   {"rx_errors", c.rx_errors},    {"tx_errors", c.tx_errors}};
+                   {"rx_missed", c.rx_missed},   {"rx_errors", c.rx_errors},    {"tx_errors", c.tx_errors},
+                   {"local_frames", c.local_frames}, {"drops", drops_json(c.drops)}};
   } else {
     doc["port"] = nullptr;
   }

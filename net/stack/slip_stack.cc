@@ -2,6 +2,7 @@
 // ARP resolution with a pending queue, routing, and transmit.
 #include "net/stack/slip_stack.h"
 
+#include <cstring>
 #include <random>
 
 #include "net/proto/arp.h"
@@ -252,7 +253,9 @@ void SlipStack::rx_arp(PacketBuf* b, const ArpPacket& a) noexcept {
 }
 
 void SlipStack::rx_icmp(PacketBuf* b, const RxFrame& f) noexcept {
-  if (f.icmp.hdr->type == kIcmpEchoRequest && !b->next && icmp_echo_reply_in_place(*b, mac_, cfg_.ip)) {
+  const bool echo = f.icmp.hdr->type == kIcmpEchoRequest && !b->next;  // f points into b: read it first
+  if (echo && caps_.rx_readonly && !(b = writable_copy(b))) return;
+  if (echo && icmp_echo_reply_in_place(*b, mac_, cfg_.ip)) {
     NetCounters::inc(ctr().icmp_echo_replies);
     b->offload_flags = 0;
     transmit(b);
@@ -260,6 +263,20 @@ void SlipStack::rx_icmp(PacketBuf* b, const RxFrame& f) noexcept {
   }
   ctr().drop(Drop::kIcmpType);
   BufPool::release(b);
+}
+
+PacketBuf* SlipStack::writable_copy(PacketBuf* b) noexcept {
+  PacketBuf* c = alloc();
+  uint8_t* p = c ? c->append(b->len) : nullptr;
+  if (p) {
+    std::memcpy(p, b->data, b->len);
+  } else if (c) {
+    ctr().drop(Drop::kNoBuffer);
+    BufPool::release(c);
+    c = nullptr;
+  }
+  BufPool::release(b);
+  return c;
 }
 
 void SlipStack::send_port_unreachable(const RxFrame& f) noexcept {

@@ -76,6 +76,8 @@ class SlipStack final : public Stack, public rt::Poller {
   void rx_frame(PacketBuf* b, uint64_t now) noexcept;
   void rx_arp(PacketBuf* b, const proto::ArpPacket& a) noexcept;
   void rx_icmp(PacketBuf* b, const proto::RxFrame& f) noexcept;
+  // b's bytes in a buffer of our own (b released); nullptr when none is free.
+  PacketBuf* writable_copy(PacketBuf* b) noexcept;
   void rx_udp(PacketBuf* b, const proto::RxFrame& f) noexcept;
   void rx_tcp(PacketBuf* b, const proto::RxFrame& f, uint64_t now) noexcept;
   void send_rst(const proto::RxFrame& f) noexcept;

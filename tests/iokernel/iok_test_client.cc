@@ -74,20 +74,6 @@ bool parse(int argc, char** argv, Args* a) {
          (a->pool.empty() || a->pool == "yes" || a->pool == "no");
 }
 
-int connect_to(const std::string& path) {
-  const int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
-    const int e = errno;
-    close(fd);
-    errno = e;
-    return -1;
-  }
-  return fd;
-}
-
 // Waits up to 5 s for the daemon's RegisterReply.
 int read_reply(int fd, std::string* reason) {
   pollfd p{fd, POLLIN, 0};
@@ -168,7 +154,7 @@ int main(int argc, char** argv) {
                          "[--garbage|--silent|--unsealed] [--hold] [--expect STATUS] [--pool yes|no]\n");
     return 2;
   }
-  const int fd = connect_to(args.socket);
+  const int fd = connect_control(args.socket);
   std::string reason;
   RxPool pool;
   int status;

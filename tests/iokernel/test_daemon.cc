@@ -14,37 +14,15 @@
 #include "iokernel/daemon/options.h"
 #include "iokernel/daemon/runtimes.h"
 #include "iokernel/daemon/stats.h"
+#include "tests/iokernel/attached_region.h"
 
 using namespace slip::iok;
+using slip::iok::test::make_attached;
 
 namespace {
 
 constexpr uint64_t kSec = 1'000'000'000;
 constexpr uint64_t kTimeout = 2 * kSec;
-
-// A runtime as the daemon keeps it, on a memfd region laid out by init_region.
-Attached make_attached(uint32_t kthreads, uint32_t ip) {
-  const uint64_t size = region_bytes(kthreads, 64, 2048, 32);
-  Attached a;
-  a.region_fd = memfd_create("test-region", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  REQUIRE(a.region_fd >= 0);
-  REQUIRE(ftruncate(a.region_fd, static_cast<off_t>(size)) == 0);
-  REQUIRE(fcntl(a.region_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0);
-  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, a.region_fd, 0);
-  REQUIRE(p != MAP_FAILED);
-  const char* err = nullptr;
-  REQUIRE(init_region(p, size, kthreads, 64, 2048, &a.layout, &err));
-  a.region = static_cast<uint8_t*>(p);
-  a.msg.magic = kMagic;
-  a.msg.version_major = kVersionMajor;
-  a.msg.ip = ip;
-  a.msg.mac[0] = 0x02;
-  a.msg.n_kthreads = static_cast<uint16_t>(kthreads);
-  a.msg.guaranteed_cores = 1;
-  a.msg.max_cores = static_cast<uint16_t>(kthreads);
-  a.msg.region_size = size;
-  return a;
-}
 
 PktDesc frame(uint64_t i) { return PktDesc{0, 60, 0, 0, i, i}; }
 

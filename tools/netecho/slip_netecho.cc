@@ -1,7 +1,8 @@
-// slip-netecho: a Slipstream host on a DPDK port (direct mode) serving UDP and
-// TCP echo and a minimal HTTP page, and optionally dialing out once. It is the
-// Slipstream side of the Linux interop test and a quick way to poke the stack
-// by hand (ping, curl, nc against it).
+// slip-netecho: a Slipstream host on a DPDK port (direct mode) or behind
+// iokerneld (shared mode, --iokernel) serving UDP and TCP echo and a minimal
+// HTTP page, and optionally dialing out once. It is the Slipstream side of the
+// Linux interop and IOKernel tests and a quick way to poke the stack by hand
+// (ping, curl, nc against it).
 #include <CLI/CLI.hpp>
 
 #include <atomic>
@@ -9,6 +10,7 @@
 #include <cstdio>
 #include <string>
 
+#include "slip/iok/shared_nic.h"
 #include "slip/net/dpdk.h"
 #include "slip/net/stack.h"
 #include "slip/runtime/runtime.h"
@@ -101,6 +103,7 @@ void dial_once(net::Stack& st, net::Endpoint to, const std::string& msg) {
 int main(int argc, char** argv) {
   CLI::App app{"slip-netecho: Slipstream echo/HTTP host on a DPDK port"};
   std::string stack_s = "slip", vdev, port_name = "net_tap0", ip_s, gw_s, prefix = "slip-netecho", dial_s, dial_msg = "hello linux";
+  std::string iok_socket;
   int prefix_len = 24;
   unsigned kthreads = 1;
   uint16_t echo_port = 7, http_port = 80;
@@ -109,6 +112,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"slip", "kernel"}));
   app.add_option("--vdev", vdev, "DPDK virtual device, e.g. net_tap0,iface=dtap0 (slip stack)");
   app.add_option("--port-name", port_name, "ethdev name of the port to use");
+  app.add_option("--iokernel", iok_socket, "shared mode: attach to the iokerneld at this control socket (no --vdev)");
   app.add_option("--ip", ip_s, "this host's IPv4 address")->required();
   app.add_option("--prefix-len", prefix_len, "subnet prefix length")->check(CLI::Range(0, 32));
   app.add_option("--gateway", gw_s, "default gateway");
@@ -122,8 +126,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   const bool kernel = *net::parse_stack_kind(stack_s) == net::StackKind::kernel;
-  if (!kernel && vdev.empty()) {
-    std::fprintf(stderr, "error: --stack slip needs --vdev (a DPDK device for its port)\n");
+  if (!kernel && vdev.empty() == iok_socket.empty()) {
+    std::fprintf(stderr, "error: --stack slip needs --vdev (a DPDK port of its own) or --iokernel (shared mode)\n");
     return 2;
   }
   auto ip = net::Ipv4Addr::parse(ip_s);
@@ -172,11 +176,18 @@ int main(int argc, char** argv) {
       rt::run(rc, [&] { serve(*net::make_kernel_stack(sc), "linux sockets"); });
       return 0;
     }
-    net::eal_init(net::eal_args_for_test(vdev, prefix));
-    net::DpdkPortConfig pc;
-    pc.name = port_name;
-    net::DpdkPort port(pc);
-    rt::run(rc, [&] { serve(*net::make_slip_stack(port, sc), port_name + " (mac " + port.caps().mac.str() + ")"); });
+    slip::iok::NicChoice nc;
+    nc.mode = iok_socket.empty() ? slip::iok::NicChoice::Mode::kDirect : slip::iok::NicChoice::Mode::kShared;
+    nc.vdev = vdev;
+    nc.port_name = port_name;
+    nc.file_prefix = prefix;
+    nc.shared.socket = iok_socket;
+    nc.shared.ip = *ip;
+    nc.shared.kthreads = kthreads;
+    nc.shared.max_cores = static_cast<uint16_t>(kthreads);
+    auto nic = slip::iok::open_nic(nc);
+    const std::string where = iok_socket.empty() ? port_name : "iokerneld " + iok_socket;
+    rt::run(rc, [&] { serve(*net::make_slip_stack(*nic, sc), where + " (mac " + nic->caps().mac.str() + ")"); });
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -79,6 +79,15 @@ class BufPool {
 
   // n buffers of buf_size bytes (headroom included) from the heap.
   static std::unique_ptr<BufPool> heap(std::string name, size_t n, size_t buf_size = 2048 + kHeadroom);
+  // n buffers of buf_size bytes laid out back to back at mem, which the
+  // caller owns and keeps alive longer than the pool (the tx buffers of an
+  // IOKernel region).
+  static std::unique_ptr<BufPool> in_memory(std::string name, uint8_t* mem, size_t n, size_t buf_size);
+  // A pool that hands nothing out: its owner fills PacketBufs (pool = this)
+  // over memory it does not own, and the last release() calls on_free(ctx,
+  // b) instead of freeing (the IOKernel NIC returns rx buffers this way).
+  using FreeFn = void (*)(void* ctx, PacketBuf* b) noexcept;
+  static std::unique_ptr<BufPool> external(std::string name, FreeFn on_free, void* ctx);
   // n mbufs from a new rte_mempool on `socket`; EAL must be initialized.
   static std::unique_ptr<BufPool> dpdk(std::string name, size_t n, int socket = -1);
   ~BufPool();
@@ -101,6 +110,7 @@ class BufPool {
  private:
   BufPool(std::string name, size_t n) : name_(std::move(name)), n_(n) {}
   void free_one(PacketBuf* b) noexcept;
+  void carve(uint8_t* mem, size_t buf_size) noexcept;
 
   std::string name_;
   size_t n_;
@@ -112,6 +122,8 @@ class BufPool {
   std::unique_ptr<PacketBuf[]> bufs_;
   std::unique_ptr<uint8_t[]> mem_;
   void* mempool_ = nullptr;
+  FreeFn on_free_ = nullptr;  // external pools
+  void* free_ctx_ = nullptr;
 };
 
 }  // namespace slip::net

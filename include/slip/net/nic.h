@@ -1,6 +1,6 @@
 // The one narrow NIC interface: receive a burst, transmit a burst, and say what
 // the port can offload. Backends: DPDK ethdev (any PMD), the in-process test
-// wire, and later the IOKernel's shared-memory rings. Calls are per burst, never
+// wire, and the IOKernel's shared-memory rings (slip/iok/shared_nic.h). Calls are per burst, never
 // per packet, so the virtual dispatch costs nothing measurable.
 #pragma once
 
@@ -20,6 +20,7 @@ struct NicCaps {
   bool rx_ip_csum = false, rx_l4_csum = false;  // RX reports checksum status
   bool tx_ip_csum = false, tx_l4_csum = false;  // TX computes checksums
   bool rss = false;
+  bool rx_readonly = false;  // received bytes may not be written (a pool mapped read-only): never reply in place
 };
 
 class Nic {

@@ -1,0 +1,52 @@
+// The runtime's side of the IOKernel: a Nic over the rings of a region this
+// process shares with iokerneld (shared mode), and the one switch that picks
+// it or a DPDK port of the process's own (direct mode).
+//
+// Shared mode: the Nic creates a sealed memfd region (rings + tx buffers),
+// registers it on the daemon's control socket and maps the daemon's rx pool
+// read-only. rx_burst hands out PacketBufs that point into that pool (zero
+// copy); when the stack releases one, its descriptor goes back on rx_return.
+// tx_burst sends buffers from the region (alloc_tx) by offset; others are
+// copied in; completions give them back. No DPDK in this process.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "slip/net/addr.h"
+#include "slip/net/nic.h"
+
+namespace slip::iok {
+
+struct SharedNicConfig {
+  std::string socket = "/run/slip/iokernel.sock";  // iokerneld's control socket
+  net::Ipv4Addr ip;            // the address the daemon steers to this runtime (the stack's)
+  net::MacAddr mac;            // zero: 02:53:<ip> (locally administered, unique per IP)
+  uint32_t kthreads = 1;       // rings the daemon steers over (the runtime's kthreads)
+  uint16_t guaranteed_cores = 1, max_cores = 1;
+  bool best_effort = false;
+  uint32_t delay_threshold_us = 10;
+  uint32_t ring_slots = 1024;  // per ring, a power of two
+  uint32_t tx_bufs = 2048;     // tx buffers in the region
+};
+
+// Connects and registers. Throws std::runtime_error with the daemon's reason
+// (or the cause: no daemon, permissions) and a fix.
+std::unique_ptr<net::Nic> connect_iokernel(const SharedNicConfig& cfg);
+
+// Direct or shared, as a config file or command line says.
+struct NicChoice {
+  enum class Mode { kDirect, kShared } mode = Mode::kDirect;
+  // Direct: a DPDK port this process opens (EAL with the test arguments).
+  std::string vdev, port_name, file_prefix = "slip-runtime";
+  // Shared: everything about the daemon and the registration.
+  SharedNicConfig shared;
+};
+
+// Opens the NIC the choice names; throws with the cause and a fix. Direct
+// mode starts EAL (once per process) and keeps the port open until the Nic
+// is destroyed.
+std::unique_ptr<net::Nic> open_nic(const NicChoice& c);
+
+}  // namespace slip::iok

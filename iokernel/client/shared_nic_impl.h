@@ -1,0 +1,83 @@
+// SharedNic's internals (the class behind connect_iokernel). Not API.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "iokernel/registration.h"
+#include "slip/iok/shared_nic.h"
+#include "slip/net/buf.h"
+#include "slip/runtime/spinlock.h"
+
+namespace slip::iok {
+
+class SharedNic final : public net::Nic {
+ public:
+  // Creates the region, registers it and maps the rx pool; throws.
+  explicit SharedNic(const SharedNicConfig& cfg);
+  // Hangs up (the daemon detaches this runtime and reclaims its rx
+  // buffers) and unmaps. Destroy the stack first.
+  ~SharedNic() override;
+  SharedNic(const SharedNic&) = delete;
+  SharedNic& operator=(const SharedNic&) = delete;
+
+  const net::NicCaps& caps() const noexcept override { return caps_; }
+  // Every kthread ring, round robin from a moving start; the stack has one
+  // rx queue, and draining all rings keeps a revoked kthread's frames.
+  uint16_t rx_burst(uint16_t q, net::PacketBuf** bufs, uint16_t max) noexcept override;
+  // Onto the tx ring of kthread q % kthreads; buffers not from alloc_tx (or
+  // chained) are copied into one that is. Stops at a full ring.
+  uint16_t tx_burst(uint16_t q, net::PacketBuf** bufs, uint16_t n) noexcept override;
+  net::PacketBuf* alloc_tx() noexcept override;
+
+  static net::MacAddr default_mac(net::Ipv4Addr ip) noexcept;
+
+ private:
+  struct Rings {
+    RingView rx, tx, completions, rx_return;
+    KthreadShm* shm;
+  };
+  struct RxMeta {
+    uint64_t buf_off = 0, cookie = 0;
+  };
+
+  void map_pool(const RxPool& pool, const std::string& who);
+  void setup_buffers();
+  void publish_active() noexcept;
+  uint32_t tx_index(const net::PacketBuf* b) const noexcept;
+  net::PacketBuf* wrap_rx(const PktDesc& d) noexcept;
+  void give_back(const PktDesc& d) noexcept;  // with ret_lk_ held
+  static void on_rx_free(void* ctx, net::PacketBuf* b) noexcept;
+  void flush_returns() noexcept;  // with ret_lk_ held
+  void reap_completions() noexcept;
+  net::PacketBuf* own_copy(net::PacketBuf* b, bool* too_long) noexcept;
+
+  net::NicCaps caps_;
+  OwnRegion region_;
+  std::vector<int> efds_;
+  int conn_ = -1;  // the control connection: its hang-up is how the daemon learns we are gone
+  std::vector<Rings> rings_;
+  unsigned published_active_ = 0;
+  uint32_t rx_rr_ = 0;
+
+  // Rx: the daemon's pool, read-only; a PacketBuf per pool buffer.
+  const uint8_t* pool_ = nullptr;
+  uint64_t pool_size_ = 0;
+  uint32_t pool_buf_ = 0;
+  size_t n_rx_slots_ = 0;
+  std::unique_ptr<net::PacketBuf[]> rx_bufs_;
+  std::unique_ptr<RxMeta[]> rx_meta_;
+  std::unique_ptr<net::BufPool> rx_pool_;  // external: its last release() lands in on_rx_free
+  rt::SpinLock ret_lk_;                    // guards ret_, ret_n_, ret_rr_ and every rx_return ring
+  std::unique_ptr<PktDesc[]> ret_;         // returns not yet on a ring; each buffer at most once
+  size_t ret_n_ = 0;
+  uint32_t ret_rr_ = 0;
+
+  // Tx: buffers in our region, by index for completions.
+  std::unique_ptr<net::BufPool> tx_pool_;
+  std::vector<net::PacketBuf*> tx_bufs_;
+  rt::SpinLock comp_lk_;
+};
+
+}  // namespace slip::iok

@@ -14,7 +14,7 @@
 
 #include "engine.h"
 #include "report.h"
-#include "slip/net/dpdk.h"
+#include "stack_options.h"
 #include "slip/net/stack.h"
 #include "slip/runtime/runtime.h"
 
@@ -25,15 +25,12 @@ using namespace slip::loadgen;
 namespace {
 
 struct Options {
-  std::string server, proto = "synthetic-udp", mode = "open", arrival = "poisson", work, stack = "kernel";
-  std::string vdev, port_name = "", ip, file_prefix, out, label;
+  std::string server, proto = "synthetic-udp", mode = "open", arrival = "poisson", work, out, label;
   double rate = 1000, duration = 5, warmup = 1, timeout = 1, connect_timeout = 3, progress = 1;
   double slo_ttft_ms = 0, slo_tpot_ms = 0;
   uint32_t conns = 1, depth = 1, max_outstanding = 65536;
-  unsigned kthreads = 1;
   uint64_t seed = 1;
-  int prefix_len = 24;
-  bool spin = false;
+  slip::app::StackOptions net;
   ProtocolConfig p;
 };
 
@@ -69,15 +66,7 @@ void add_flags(CLI::App& app, Options& o) {
   app.add_option("--out", o.out, "run folder for result.json and result.csv (default: runs/<time>-<proto>)");
   app.add_option("--label", o.label, "a name for this run in the outputs");
   // Stacks.
-  app.add_option("--stack", o.stack, "kernel (Linux sockets) or slip (Slipstream's stack on a DPDK port)")
-      ->check(CLI::IsMember({"slip", "kernel"}));
-  app.add_option("--vdev", o.vdev, "slip: DPDK virtual device, e.g. net_memif0,role=client,socket=/tmp/s.sock");
-  app.add_option("--port-name", o.port_name, "slip: ethdev name (default: the vdev's name)");
-  app.add_option("--ip", o.ip, "slip: this host's IPv4 address; kernel: address to bind (default any)");
-  app.add_option("--prefix-len", o.prefix_len, "slip: subnet prefix length")->check(CLI::Range(0, 32));
-  app.add_option("--file-prefix", o.file_prefix, "slip: DPDK --file-prefix (default slip-loadgen-<pid>)");
-  app.add_option("--kthreads", o.kthreads, "runtime kthreads")->check(CLI::Range(1u, 64u));
-  app.add_flag("--spin", o.spin, "kthreads busy-poll and never park: the most precise send times, at a core each");
+  slip::app::add_stack_options(app, o.net, /*offer_spin=*/true);
   // Protocols.
   app.add_option("--req-size", o.p.req_size, "synthetic/echo: request bytes")->check(CLI::Range(8u, 65536u));
   app.add_option("--work", o.work, "synthetic: service time to ask for, e.g. exp:10us (default: the server's)");
@@ -139,9 +128,6 @@ std::string make_config(const Options& o, LoadConfig& c) {
   c.progress_s = o.progress;
   c.slo_ttft_ms = o.slo_ttft_ms;
   c.slo_tpot_ms = o.slo_tpot_ms;
-  if (o.stack == "slip" && (o.vdev.empty() || o.ip.empty()))
-    return "--stack slip needs --vdev (a DPDK device) and --ip (this host's address)";
-  if (!o.ip.empty() && !net::Ipv4Addr::parse(o.ip)) return "--ip " + o.ip + " is not an IPv4 address";
   return {};
 }
 
@@ -185,7 +171,7 @@ int main(int argc, char** argv) {
   }
   Json config = config_json(app);
   config["proto"] = o.proto;
-  config["stack"] = o.stack;
+  config["stack"] = o.net.stack;
   config["mode"] = o.mode;
   config["label"] = o.label;
   config["conns"] = o.conns;
@@ -193,12 +179,6 @@ int main(int argc, char** argv) {
 
   // Timer expiries (a parked sender's wake-up) are otherwise rounded up by up to 50 us.
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-  net::StackConfig sc;
-  if (!o.ip.empty()) sc.ip = *net::Ipv4Addr::parse(o.ip);
-  sc.prefix_len = static_cast<uint8_t>(o.prefix_len);
-  rt::Config rc;
-  rc.kthreads = o.kthreads;
-  if (o.spin) rc.spinning_kthreads = o.kthreads;
   int rc_exit = 0;
   auto body = [&](net::Stack& st) {
     try {
@@ -212,20 +192,6 @@ int main(int argc, char** argv) {
     }
     std::fflush(stdout);
   };
-  try {
-    if (o.stack == "kernel") {
-      rt::run(rc, [&] { body(*net::make_kernel_stack(sc)); });
-    } else {
-      const std::string prefix = o.file_prefix.empty() ? fmt::format("slip-loadgen-{}", getpid()) : o.file_prefix;
-      net::eal_init(net::eal_args_for_test(o.vdev, prefix));
-      net::DpdkPortConfig pc;
-      pc.name = o.port_name.empty() ? o.vdev.substr(0, o.vdev.find(',')) : o.port_name;
-      net::DpdkPort port(pc);
-      rt::run(rc, [&] { body(*net::make_slip_stack(port, sc)); });
-    }
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "slip-loadgen: error: {}\n", e.what());
-    return 1;
-  }
-  return rc_exit;
+  const int rc_stack = slip::app::run_on_stack("slip-loadgen", o.net, net::StackConfig{}, body);
+  return rc_stack ? rc_stack : rc_exit;
 }

@@ -21,7 +21,7 @@
 #include "metrics.h"
 #include "pool.h"
 #include "proxy.h"
-#include "slip/net/dpdk.h"
+#include "stack_options.h"
 #include "slip/net/stack.h"
 #include "slip/runtime/runtime.h"
 #include "slip/runtime/time.h"
@@ -32,35 +32,27 @@ namespace {
 std::atomic<bool> g_stop{false}, g_reload{false};
 
 struct Args {
-  std::string config, stack = "kernel", vdev, port_name, ip, file_prefix = "slip-gateway", policy;
+  std::string config, policy;
   std::vector<std::string> workers, models;
-  int prefix_len = 24, port = -1;
-  unsigned kthreads = 1;
+  int port = -1;
+  app::StackOptions net;
 };
 
 std::optional<int> parse_args(int argc, char** argv, Args& a) {
-  CLI::App app{"slip-gateway: OpenAI-compatible token-streaming gateway in front of inference workers"};
-  app.add_option("--config", a.config, "TOML file: [server], [routing], [admission], [health], [upstream], "
+  CLI::App cli{"slip-gateway: OpenAI-compatible token-streaming gateway in front of inference workers"};
+  cli.add_option("--config", a.config, "TOML file: [server], [routing], [admission], [health], [upstream], "
                                        "[[worker]] (see docs/gateway.md); reloaded on SIGHUP")
       ->check(CLI::ExistingFile);
-  app.add_option("--worker", a.workers, "a worker's base URL, http://IP:PORT (repeatable; added to the config's)");
-  app.add_option("--model", a.models, "models the --worker URLs serve (default: any name)");
-  app.add_option("--policy", a.policy, "routing: round_robin, least_requests, least_tokens, p2c, prefix_aware")
+  cli.add_option("--worker", a.workers, "a worker's base URL, http://IP:PORT (repeatable; added to the config's)");
+  cli.add_option("--model", a.models, "models the --worker URLs serve (default: any name)");
+  cli.add_option("--policy", a.policy, "routing: round_robin, least_requests, least_tokens, p2c, prefix_aware")
       ->check(CLI::IsMember({"round_robin", "least_requests", "least_tokens", "p2c", "prefix_aware"}));
-  app.add_option("--port", a.port, "HTTP port (default: the config's, else 8080; 0: ephemeral)")->check(CLI::Range(0, 65535));
-  app.add_option("--stack", a.stack, "kernel (Linux sockets) or slip (Slipstream's stack on a DPDK port)")
-      ->check(CLI::IsMember({"slip", "kernel"}))
-      ->capture_default_str();
-  app.add_option("--vdev", a.vdev, "DPDK virtual device for the slip stack, e.g. net_tap0,iface=gw0");
-  app.add_option("--port-name", a.port_name, "ethdev name of the port (default: the --vdev name before the first comma)");
-  app.add_option("--ip", a.ip, "this host's IPv4 address (required for slip; kernel binds to any address without it)");
-  app.add_option("--prefix-len", a.prefix_len, "subnet prefix length")->check(CLI::Range(0, 32))->capture_default_str();
-  app.add_option("--file-prefix", a.file_prefix, "DPDK --file-prefix (unique per process)")->capture_default_str();
-  app.add_option("--kthreads", a.kthreads, "runtime kthreads")->check(CLI::Range(1, 64))->capture_default_str();
+  cli.add_option("--port", a.port, "HTTP port (default: the config's, else 8080; 0: ephemeral)")->check(CLI::Range(0, 65535));
+  app::add_stack_options(cli, a.net);
   try {
-    app.parse(argc, argv);
+    cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
+    const int rc = cli.exit(e);
     return rc == 0 ? 0 : 2;
   }
   return std::nullopt;
@@ -113,8 +105,9 @@ void serve(net::Stack& st, const Args& a, GatewayConfig first) {
     return cfg;
   };
   rt::JoinHandle health = rt::spawn([&] { run_health_checks(pool, *transport, health_stop, current); });
-  fmt::print("slip-gateway: ready stack={} ip={} port={} workers={} policy={} kthreads={}\n", a.stack,
-             a.ip.empty() ? "0.0.0.0" : a.ip, srv.port(), cfg->workers.size(), policy_name(cfg->policy), a.kthreads);
+  fmt::print("slip-gateway: ready stack={} ip={} port={} workers={} policy={} kthreads={}\n", app::describe(a.net),
+             a.net.ip.empty() ? "0.0.0.0" : a.net.ip, srv.port(), cfg->workers.size(), policy_name(cfg->policy),
+             a.net.kthreads);
   std::fflush(stdout);
   while (!g_stop.load()) {
     rt::sleep_for(std::chrono::milliseconds(20));
@@ -159,45 +152,7 @@ int run(const Args& a) {
     std::fprintf(stderr, "slip-gateway: error: %s\n", e.what());
     return 2;
   }
-  const bool kernel = *net::parse_stack_kind(a.stack) == net::StackKind::kernel;
-  if (!kernel && (a.vdev.empty() || a.ip.empty())) {
-    std::fprintf(stderr, "slip-gateway: error: --stack slip needs --vdev and --ip\n");
-    return 2;
-  }
-  net::StackConfig sc;
-  if (!a.ip.empty()) {
-    auto ip = net::Ipv4Addr::parse(a.ip);
-    if (!ip) {
-      std::fprintf(stderr, "slip-gateway: error: --ip %s is not an IPv4 address\n", a.ip.c_str());
-      return 2;
-    }
-    sc.ip = *ip;
-  }
-  sc.prefix_len = static_cast<uint8_t>(a.prefix_len);
-  rt::Config rc;
-  rc.kthreads = a.kthreads;
-  std::string error;
-  auto guarded = [&](auto&& body) {
-    try {
-      body();
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-  };
-  guarded([&] {
-    if (kernel) {
-      rt::run(rc, [&] { guarded([&] { serve(*net::make_kernel_stack(sc), a, first); }); });
-      return;
-    }
-    net::eal_init(net::eal_args_for_test(a.vdev, a.file_prefix));
-    net::DpdkPortConfig pc;
-    pc.name = !a.port_name.empty() ? a.port_name : a.vdev.substr(0, a.vdev.find(','));
-    net::DpdkPort port(pc);
-    rt::run(rc, [&] { guarded([&] { serve(*net::make_slip_stack(port, sc), a, first); }); });
-  });
-  if (error.empty()) return 0;
-  std::fprintf(stderr, "slip-gateway: error: %s\n", error.c_str());
-  return 1;
+  return app::run_on_stack("slip-gateway", a.net, net::StackConfig{}, [&](net::Stack& st) { serve(st, a, first); });
 }
 
 }  // namespace

@@ -1,0 +1,97 @@
+#include "stack_options.h"
+
+#include <CLI/CLI.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <exception>
+
+#include "slip/iok/shared_nic.h"
+#include "slip/runtime/runtime.h"
+
+namespace slip::app {
+namespace {
+
+std::string port_name_of(const StackOptions& o) {
+  // "net_memif0,role=server,..." names the ethdev "net_memif0".
+  return !o.port_name.empty() ? o.port_name : o.vdev.substr(0, o.vdev.find(','));
+}
+
+int fail(std::string_view prog, const std::string& what, int code) {
+  std::fprintf(stderr, "%.*s: error: %s\n", static_cast<int>(prog.size()), prog.data(), what.c_str());
+  std::fflush(stderr);
+  return code;
+}
+
+}  // namespace
+
+void add_stack_options(CLI::App& app, StackOptions& o, bool offer_spin) {
+  app.add_option("--stack", o.stack, "kernel (Linux sockets) or slip (Slipstream's stack on a DPDK port or iokerneld)")
+      ->check(CLI::IsMember({"slip", "kernel"}))
+      ->capture_default_str();
+  app.add_option("--vdev", o.vdev,
+                 "slip, direct mode: the DPDK device of this process's own port, e.g. net_tap0,iface=slip0 or "
+                 "net_memif0,role=server,socket=/tmp/s.sock");
+  app.add_option("--port-name", o.port_name, "slip: ethdev name of the port (default: the --vdev name before the first comma)");
+  app.add_option("--iokernel", o.iokernel,
+                 "slip, shared mode: iokerneld's control socket (e.g. /run/slip/iokernel.sock) instead of --vdev");
+  app.add_option("--ip", o.ip, "this host's IPv4 address (required for slip; kernel binds to any address without it)");
+  app.add_option("--prefix-len", o.prefix_len, "subnet prefix length")->check(CLI::Range(0, 32))->capture_default_str();
+  app.add_option("--file-prefix", o.file_prefix, "slip, direct mode: DPDK --file-prefix (unique per process)");
+  app.add_option("--kthreads", o.kthreads, "runtime kthreads")->check(CLI::Range(1, 64))->capture_default_str();
+  if (offer_spin)
+    app.add_flag("--spin", o.spin,
+                 "kthreads busy-poll and never park (as Shenango's and IX's do); without it an idle kthread "
+                 "parks after 2 us and waking it costs a VM wake-up");
+}
+
+std::string describe(const StackOptions& o) {
+  if (o.stack == "kernel") return "kernel";
+  return o.iokernel.empty() ? "slip:" + port_name_of(o) : "slip:iokerneld:" + o.iokernel;
+}
+
+int run_on_stack(std::string_view prog, const StackOptions& o, net::StackConfig sc,
+                 const std::function<void(net::Stack&)>& fn) {
+  const bool kernel = o.stack == "kernel";
+  if (!kernel && o.vdev.empty() == o.iokernel.empty())
+    return fail(prog, "--stack slip needs exactly one of --vdev (direct mode) and --iokernel (shared mode)", 2);
+  if (!kernel && o.ip.empty()) return fail(prog, "--stack slip needs --ip (this host's address on the port)", 2);
+  if (!o.ip.empty()) {
+    auto ip = net::Ipv4Addr::parse(o.ip);
+    if (!ip) return fail(prog, "--ip " + o.ip + " is not an IPv4 address", 2);
+    sc.ip = *ip;  // the kernel stack binds to it; unset, it binds to any address
+  }
+  sc.prefix_len = static_cast<uint8_t>(o.prefix_len);
+  rt::Config rc;
+  rc.kthreads = o.kthreads;
+  if (o.spin) rc.spinning_kthreads = o.kthreads;
+  std::string error;
+  auto guarded = [&](auto&& body) {
+    try {
+      body();
+    } catch (const std::exception& e) {
+      if (error.empty()) error = e.what();
+    }
+  };
+  guarded([&] {
+    if (kernel) {
+      rt::run(rc, [&] { guarded([&] { fn(*net::make_kernel_stack(sc)); }); });
+      return;
+    }
+    iok::NicChoice nc;
+    nc.mode = o.iokernel.empty() ? iok::NicChoice::Mode::kDirect : iok::NicChoice::Mode::kShared;
+    nc.vdev = o.vdev;
+    nc.port_name = port_name_of(o);
+    nc.file_prefix = !o.file_prefix.empty() ? o.file_prefix : std::string(prog) + "-" + std::to_string(::getpid());
+    nc.shared.socket = o.iokernel;
+    nc.shared.ip = sc.ip;
+    nc.shared.kthreads = o.kthreads;
+    nc.shared.max_cores = static_cast<uint16_t>(o.kthreads);
+    auto nic = iok::open_nic(nc);
+    rt::run(rc, [&] { guarded([&] { fn(*net::make_slip_stack(*nic, sc)); }); });
+  });
+  return error.empty() ? 0 : fail(prog, error, 1);
+}
+
+}  // namespace slip::app

@@ -296,6 +296,21 @@ print(f"slip-loadgen: {r['ok']} ok, 0 errors")
 PY
 fi
 
+if [[ -n $loadgen && -x $loadgen ]]; then
+  echo "== slip-loadgen spreads its connections over several --server values; shared prompt prefixes"
+  before2=$(metric "http://127.0.0.1:${wport[w2]}" slip_worker_requests_total)
+  before3=$(metric "http://127.0.0.1:${wport[w3]}" slip_worker_requests_total)
+  hits3=$(metric "http://127.0.0.1:${wport[w3]}" vllm:prefix_cache_hits_total)
+  "$loadgen" --stack kernel --proto sse --server 127.0.0.1:${wport[w2]} --server 127.0.0.1:${wport[w3]} --conns 4 \
+    --model $model --rate 40 --duration 1 --max-tokens 4 --shared-prefix 64 --prefix-groups 1 --prompt-tokens 8 \
+    --out "$work/lg2" >"$work/lg2.log" 2>&1 || { cat "$work/lg2.log"; fail "slip-loadgen with two servers exited $?"; }
+  d2=$(( $(metric "http://127.0.0.1:${wport[w2]}" slip_worker_requests_total) - before2 ))
+  d3=$(( $(metric "http://127.0.0.1:${wport[w3]}" slip_worker_requests_total) - before3 ))
+  h3=$(( $(metric "http://127.0.0.1:${wport[w3]}" vllm:prefix_cache_hits_total) - hits3 ))
+  ((d2 >= 10 && d3 >= 10 && h3 >= 48)) && echo "two servers: $d2 and $d3 requests; shared prefix hit $h3 tokens at one" \
+    || fail "two servers: $d2 and $d3 requests (want >= 10 each), prefix hits $h3 (want >= 48)"
+fi
+
 echo "== SIGTERM"
 for g in gw small; do
   terminate "${gpid[$g]}"

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -241,6 +242,29 @@ TEST_CASE("sse posts an OpenAI chat request with a deterministic prompt", "[prot
   std::string other;
   make_sse(cfg, 0)->build_request(6, other);
   CHECK(other != out);
+}
+
+TEST_CASE("sse shared prefixes: each prompt starts with one of the groups' prefixes, on every connection", "[proto]") {
+  ProtocolConfig cfg;
+  cfg.endpoint = "completions";
+  cfg.prompt_tokens = 4;
+  cfg.shared_prefix = 20;
+  cfg.prefix_groups = 3;
+  auto prompt_of = [&](uint32_t conn, uint64_t id) {
+    std::string out;
+    make_sse(cfg, conn)->build_request(id, out);
+    return nlohmann::json::parse(out.substr(out.find("\r\n\r\n") + 4))["prompt"].get<std::string>();
+  };
+  std::set<std::string> prefixes;
+  for (uint32_t conn = 0; conn < 3; conn++)
+    for (uint64_t id = 0; id < 40; id++) {
+      const std::string p = prompt_of(conn, id);
+      CHECK(std::count(p.begin(), p.end(), ' ') == 23);  // 20 + 4 words
+      size_t at = 0;
+      for (int w = 0; w < 20; w++) at = p.find(' ', at) + 1;
+      prefixes.insert(p.substr(0, at));
+    }
+  CHECK(prefixes.size() == 3);  // three groups, shared by all connections
 }
 
 TEST_CASE("sse completions requests carry a prompt and no key when none is set", "[proto]") {

@@ -52,7 +52,7 @@ void AtomicCounts::add_to(Counts& c) const noexcept {
 }
 
 Conn::Conn(const LoadConfig& cfg, const Window& w, uint32_t index)
-    : cfg_(cfg), w_(w), index_(index), proto_(cfg.proto->make(cfg.pcfg, index)), ring_(ring_size(cfg)),
+    : cfg_(cfg), w_(w), index_(index), server_(cfg.servers[index % cfg.servers.size()]), proto_(cfg.proto->make(cfg.pcfg, index)), ring_(ring_size(cfg)),
       rng_(cfg.seed * 1'000'003 + index) {
   mask_ = ring_.size() - 1;
   rxbuf_.resize(kRxInitial);
@@ -65,9 +65,9 @@ void Conn::open(net::Stack& stack, uint64_t deadline) {
     udp_ = std::move(*u);
     return;
   }
-  auto c = stack.tcp_dial(cfg_.server, deadline);
+  auto c = stack.tcp_dial(server_, deadline);
   if (!c) {
-    throw LoadError(fmt::format("cannot connect to {} (connection {}): {}", cfg_.server.str(), index_,
+    throw LoadError(fmt::format("cannot connect to {} (connection {}): {}", server_.str(), index_,
                                 c.error() == ETIMEDOUT ? "no answer within the connect timeout" : c.message()));
   }
   tcp_ = std::move(*c);
@@ -181,7 +181,7 @@ bool Conn::send_batch() noexcept {
     size_t from = 0;
     for (size_t end : tx_ends_) {
       // A full NIC or socket queue loses the datagram; it is then a timeout, as on a real network.
-      (void)udp_->write_to(txbuf_.data() + from, end - from, cfg_.server);
+      (void)udp_->write_to(txbuf_.data() + from, end - from, server_);
       from = end;
     }
   } else {
@@ -237,7 +237,7 @@ Conn::ReadStatus Conn::read_and_parse(uint64_t deadline) noexcept {
     net::Endpoint from;
     auto r = udp_->read_from(rxbuf_.data(), rxbuf_.size(), &from, deadline);
     if (!r) return r.error() == ETIMEDOUT ? ReadStatus::timeout : ReadStatus::failed;
-    if (from != cfg_.server) return ReadStatus::data;  // not from our server: ignore
+    if (from != server_) return ReadStatus::data;  // not from our server: ignore
     auto p = proto_->parse(rxbuf_.data(), *r, now_ns(), *this);
     if (!p) counts.parse_errors.fetch_add(1, std::memory_order_relaxed);  // one bad datagram, not the connection
     return ReadStatus::data;
@@ -327,7 +327,7 @@ void Conn::probe(uint64_t deadline) {
     if (now >= deadline) {
       setup_phase_ = false;
       throw LoadError(fmt::format("no answer from {} ({}) within the connect timeout; is the server running?",
-                                  cfg_.server.str(), cfg_.proto->name));
+                                  server_.str(), cfg_.proto->name));
     }
     // TCP sends once; UDP retries every 200 ms, since a datagram may be lost.
     if (now >= next_send && (udp() || next_send == 0)) {
@@ -335,13 +335,13 @@ void Conn::probe(uint64_t deadline) {
       push(id, now);
       proto_->build_request(id, txbuf_);
       tx_ends_.push_back(txbuf_.size());
-      if (!send_batch()) throw LoadError(fmt::format("{}: the connection failed while sending", cfg_.server.str()));
+      if (!send_batch()) throw LoadError(fmt::format("{}: the connection failed while sending", server_.str()));
       next_send = now + 200'000'000;
     }
     const ReadStatus s = read_and_parse(std::min(deadline, now + 200'000'000));
     if (s == ReadStatus::failed) {
       setup_phase_ = false;
-      throw LoadError(fmt::format("{} answered with {} for protocol {} (is it a {} server?)", cfg_.server.str(),
+      throw LoadError(fmt::format("{} answered with {} for protocol {} (is it a {} server?)", server_.str(),
                                   counts.parse_errors.load() ? "malformed bytes" : "a closed connection",
                                   cfg_.proto->name, cfg_.proto->name));
     }
@@ -364,14 +364,14 @@ void Conn::preload(uint64_t from, uint64_t to, uint64_t step) {
       proto_->build_preload(i, txbuf_);
       tx_ends_.push_back(txbuf_.size());
     }
-    if (!send_batch()) throw LoadError(fmt::format("preload: the connection to {} failed", cfg_.server.str()));
+    if (!send_batch()) throw LoadError(fmt::format("preload: the connection to {} failed", server_.str()));
     const uint64_t deadline = now_ns() + static_cast<uint64_t>(cfg_.connect_timeout_s * 1e9);
     while (setup_done_ - before < n) {
       if (now_ns() >= deadline || read_and_parse(deadline) == ReadStatus::failed)
-        throw LoadError(fmt::format("preload: {} stopped answering", cfg_.server.str()));
+        throw LoadError(fmt::format("preload: {} stopped answering", server_.str()));
     }
   }
-  if (setup_errors_) throw LoadError(fmt::format("preload: {} answered {} requests with errors", cfg_.server.str(), setup_errors_));
+  if (setup_errors_) throw LoadError(fmt::format("preload: {} answered {} requests with errors", server_.str(), setup_errors_));
   setup_phase_ = false;
 }
 

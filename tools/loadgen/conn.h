@@ -76,6 +76,7 @@ class Conn final : public ResponseSink {
   const LoadConfig& cfg_;
   const Window& w_;
   uint32_t index_;
+  net::Endpoint server_;  // this connection's server
   std::unique_ptr<ClientProtocol> proto_;
   std::unique_ptr<net::TcpConn> tcp_;
   std::unique_ptr<net::UdpConn> udp_;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "protocol.h"
 #include "slip/common/dist.h"
@@ -19,7 +20,7 @@ namespace slip::loadgen {
 enum class Mode { open, closed };
 
 struct LoadConfig {
-  net::Endpoint server;
+  std::vector<net::Endpoint> servers;  // connection i goes to servers[i % size]
   const ProtocolInfo* proto = nullptr;
   ProtocolConfig pcfg;
   Mode mode = Mode::open;

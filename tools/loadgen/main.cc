@@ -25,7 +25,8 @@ using namespace slip::loadgen;
 namespace {
 
 struct Options {
-  std::string server, proto = "synthetic-udp", mode = "open", arrival = "poisson", work, out, label;
+  std::vector<std::string> servers;
+  std::string proto = "synthetic-udp", mode = "open", arrival = "poisson", work, out, label;
   double rate = 1000, duration = 5, warmup = 1, timeout = 1, connect_timeout = 3, progress = 1;
   double slo_ttft_ms = 0, slo_tpot_ms = 0;
   uint32_t conns = 1, depth = 1, max_outstanding = 65536;
@@ -41,7 +42,8 @@ std::string proto_help() {
 }
 
 void add_flags(CLI::App& app, Options& o) {
-  app.add_option("--server", o.server, "server IP:PORT")->required();
+  app.add_option("--server", o.servers, "server IP:PORT; repeat it to spread the connections over several, round robin")
+      ->required();
   app.add_option("--proto", o.proto, proto_help())->check([](const std::string& s) {
     return find_protocol(s) ? std::string() : "unknown protocol '" + s + "' (see --help)";
   });
@@ -79,7 +81,13 @@ void add_flags(CLI::App& app, Options& o) {
   app.add_option("--path", o.p.path, "http: GET path");
   app.add_option("--endpoint", o.p.endpoint, "sse: chat or completions")->check(CLI::IsMember({"chat", "completions"}));
   app.add_option("--model", o.p.model, "sse: model name");
-  app.add_option("--prompt-tokens", o.p.prompt_tokens, "sse: prompt length in words")->check(CLI::Range(1u, 1u << 20));
+  app.add_option("--prompt-tokens", o.p.prompt_tokens, "sse: prompt length in words (after the shared prefix)")
+      ->check(CLI::Range(1u, 1u << 20));
+  app.add_option("--shared-prefix", o.p.shared_prefix,
+                 "sse: words of a prefix every prompt of its group starts with (a system prompt; 0: none)")
+      ->check(CLI::Range(0u, 1u << 20));
+  app.add_option("--prefix-groups", o.p.prefix_groups, "sse: how many distinct shared prefixes; each request picks one")
+      ->check(CLI::Range(1u, 1u << 20));
   app.add_option("--max-tokens", o.p.max_tokens, "sse: max_tokens")->check(CLI::Range(1u, 1u << 20));
   app.add_option("--api-key", o.p.api_key, "sse: sent as Authorization: Bearer");
   app.add_option("--slo-ttft", o.slo_ttft_ms, "sse goodput: TTFT SLO in ms (0: none)")->check(CLI::Range(0.0, 1e7));
@@ -88,9 +96,12 @@ void add_flags(CLI::App& app, Options& o) {
 
 // Turns options into a LoadConfig; returns an error message, empty when fine.
 std::string make_config(const Options& o, LoadConfig& c) {
-  auto ep = net::Endpoint::parse(o.server);
-  if (!ep || ep->port == 0) return "--server " + o.server + " is not IP:PORT";
-  c.server = *ep;
+  for (const std::string& srv : o.servers) {
+    auto ep = net::Endpoint::parse(srv);
+    if (!ep || ep->port == 0) return "--server " + srv + " is not IP:PORT";
+    c.servers.push_back(*ep);
+  }
+  if (o.conns < c.servers.size()) return "--conns must be at least the number of --server values";
   c.proto = find_protocol(o.proto);
   c.pcfg = o.p;
   c.pcfg.name = o.proto;
@@ -138,7 +149,9 @@ Json config_json(const CLI::App& app) {
     if (name.rfind("--", 0) != 0) continue;
     name = name.substr(2);
     const auto res = opt->results();
-    j[name] = res.empty() ? opt->get_default_str() : res.back();
+    std::string joined;  // a repeated option (--server) keeps every value
+    for (const auto& r : res) joined += (joined.empty() ? "" : ",") + r;
+    j[name] = res.empty() ? opt->get_default_str() : opt->get_expected_max() > 1 ? joined : res.back();
   }
   return j;
 }

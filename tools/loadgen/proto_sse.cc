@@ -4,6 +4,8 @@
 #include <array>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "response_parser.h"
 #include "protocol.h"
@@ -138,6 +140,9 @@ class Sse final : public ClientProtocol {
         prompt_tokens_(cfg.prompt_tokens),
         max_tokens_(cfg.max_tokens),
         seed_(cfg.seed * 0x100000001b3ULL + conn) {
+    // The prefixes depend on the seed alone, so every connection shares them.
+    for (uint32_t g = 0; cfg.shared_prefix > 0 && g < cfg.prefix_groups; g++)
+      prefixes_.push_back(words(cfg.seed * 0x9e3779b97f4a7c15ULL + g + 1, cfg.shared_prefix) + " ");
     head_ = http_request_head("POST", chat_ ? "/v1/chat/completions" : "/v1/completions", cfg.host);
     head_ += "Content-Type: application/json\r\nAccept: text/event-stream\r\n";
     if (!cfg.api_key.empty()) {
@@ -194,12 +199,10 @@ class Sse final : public ClientProtocol {
     throw std::invalid_argument("--endpoint must be chat or completions, not '" + endpoint + "'");
   }
 
-  // prompt_tokens_ words, the same for the same seed, connection and request id.
-  std::string prompt(uint64_t id) const {
-    uint64_t s = seed_ ^ (id * 0xd6e8feb86659fd93ULL);
+  static std::string words(uint64_t s, uint32_t n) {
     std::string out;
-    out.reserve(prompt_tokens_ * 6);
-    for (uint32_t i = 0; i < prompt_tokens_; i++) {
+    out.reserve(n * 6);
+    for (uint32_t i = 0; i < n; i++) {
       if (i) out.push_back(' ');
       out.append(kCommonWords[splitmix64(s) % kCommonWords.size()]);
       s += 0x9e3779b97f4a7c15ULL;
@@ -207,10 +210,20 @@ class Sse final : public ClientProtocol {
     return out;
   }
 
+  // A group's shared prefix (if any) then prompt_tokens_ words, the same for
+  // the same seed, connection and request id.
+  std::string prompt(uint64_t id) const {
+    const uint64_t s = seed_ ^ (id * 0xd6e8feb86659fd93ULL);
+    const std::string tail = words(s, prompt_tokens_);
+    if (prefixes_.empty()) return tail;
+    return prefixes_[splitmix64(s ^ 0x5bd1e995) % prefixes_.size()] + tail;
+  }
+
   bool chat_;
   std::string model_;
   uint32_t prompt_tokens_, max_tokens_;
   uint64_t seed_;
+  std::vector<std::string> prefixes_;
   std::string head_;
   HttpResponseParser parser_;
   SseDecoder decoder_;

@@ -55,7 +55,9 @@ struct ProtocolConfig {
   std::string path = "/";               // http: GET path
   std::string endpoint = "chat";        // sse: chat (/v1/chat/completions) or completions (/v1/completions)
   std::string model = "slip-sim";
-  uint32_t prompt_tokens = 128;         // sse: prompt length in words
+  uint32_t prompt_tokens = 128;         // sse: prompt length in words (after any shared prefix)
+  uint32_t shared_prefix = 0;           // sse: words of a prefix shared by every prompt of a group
+  uint32_t prefix_groups = 1;           // sse: groups (a system prompt each); a request picks one at random
   uint32_t max_tokens = 64;
   std::string api_key;                  // sse: Authorization: Bearer, when set
 };

@@ -80,7 +80,8 @@ Json result_json(const LoadConfig& cfg, const LoadResult& r, const Json& config)
 void print_table(const LoadConfig& cfg, const LoadResult& r) {
   const Counts& c = r.counts;
   const double achieved = r.measured_s > 0 ? static_cast<double>(c.completed) / r.measured_s : 0;
-  fmt::print("slip-loadgen: {} to {} — {}, {} connection(s), {:.1f} s measured\n", cfg.proto->name, cfg.server.str(),
+  fmt::print("slip-loadgen: {} to {} — {}, {} connection(s), {:.1f} s measured\n", cfg.proto->name,
+             cfg.servers.size() == 1 ? cfg.servers[0].str() : fmt::format("{} servers", cfg.servers.size()),
              cfg.mode == Mode::open ? fmt::format("open loop {:.0f} req/s offered", cfg.rate)
                                     : fmt::format("closed loop, depth {}", cfg.depth),
              cfg.conns, r.measured_s);

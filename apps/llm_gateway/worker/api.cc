@@ -198,6 +198,8 @@ void Api::metrics(http::Responder& res) {
   metric("slip_worker_requests_cancelled_total", "counter", "Requests whose client left before the end.",
          s.cancelled, label);
   metric("slip_worker_batch_size_max", "gauge", "Largest running batch so far.", s.max_running, label);
+  metric("slip_worker_prefill_seconds_total", "counter", "Simulated seconds spent in prefill steps.",
+         static_cast<double>(s.prefill_ns) / 1e9, label);
   metric("slip_worker_engine_steps_total", "counter", "Engine steps (one decode step each).", s.steps, label);
   (void)res.respond(200, "text/plain; version=0.0.4; charset=utf-8", out);
 }

@@ -159,7 +159,11 @@ void Engine::loop() {
         running_.push_back(std::move(waiting_.front()));
         waiting_.pop_front();
       }
-      if (admitted) step_ns += p_.prefill_ns(uncached);
+      if (admitted) {
+        const uint64_t prefill = p_.prefill_ns(uncached);
+        step_ns += prefill;
+        st_.prefill_ns += prefill;
+      }
       step_ns += p_.decode_ns(running_.size());
       st_.max_running = std::max<uint64_t>(st_.max_running, running_.size());
     }

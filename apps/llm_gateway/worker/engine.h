@@ -54,6 +54,7 @@ struct EngineStats {
   uint64_t submitted = 0, finished_stop = 0, finished_length = 0, cancelled = 0, aborted = 0;
   uint64_t prompt_tokens = 0, generation_tokens = 0, prefix_queries = 0, prefix_hits = 0, steps = 0;
   uint64_t running = 0, waiting = 0, max_running = 0, kv_blocks = 0, kv_blocks_used = 0;
+  uint64_t prefill_ns = 0;  // simulated time spent in prefill, summed over steps
 };
 
 class Engine {

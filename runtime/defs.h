@@ -13,6 +13,7 @@
 
 #include "runtime/run_queue.h"
 #include "slip/runtime/config.h"
+#include "slip/runtime/cores.h"
 #include "slip/runtime/poll.h"
 #include "slip/runtime/spinlock.h"
 #include "slip/runtime/stats.h"
@@ -139,6 +140,18 @@ struct alignas(64) Kthread {
   size_t stack_cache_len = 0;
   KthreadCounters counters;
   std::thread thread;
+
+  // Core arbiter (cores.cc). in_arbiter: inside a call to it, which
+  // set_core_arbiter(nullptr) waits out. ready_since_ns: since when the run
+  // queue has held work without draining (owner only, kept while
+  // track_ready); published: what the arbiter last heard. released: an idle
+  // kthread gave its core back and runs again only on a grant newer than
+  // released_seq.
+  alignas(64) std::atomic<bool> in_arbiter{false};
+  std::atomic<bool> track_ready{false};
+  uint64_t ready_since_ns = 0, ready_published_ns = 0;
+  bool released = false;
+  uint32_t released_seq = 0;
 };
 
 // The process's running runtime.
@@ -155,6 +168,7 @@ struct Runtime {
   std::atomic<unsigned> n_pollers{0};
   std::atomic<Poller*> poller_sleeper{nullptr};  // at most one kthread sleeps in a poller
   std::atomic<int> interrupting{0};               // wakers inside Poller::interrupt()
+  std::atomic<CoreArbiter*> arbiter{nullptr};      // grants cores from outside (cores.cc)
 };
 
 // Runs every registered poller for kthread k; returns the work they did.
@@ -190,6 +204,20 @@ Uthread* pop_local(Kthread* k) noexcept;
 void notify_work(Runtime* rt) noexcept;
 void wake_all(Runtime* rt) noexcept;
 void set_kthread_revoked(Runtime* rt, Kthread* k, bool revoked) noexcept;
+// Core arbiter steps (cores.cc), each a no-op without an arbiter.
+// find_work: true when k is not granted and waited for a grant (look again).
+bool arbiter_wait_grant(Runtime* rt, Kthread* k) noexcept;
+// find_work, idle: true when k (beyond the guarantee) gave its core back.
+bool arbiter_release_idle(Runtime* rt, Kthread* k) noexcept;
+// park(): sleeps through the arbiter (its eventfd) instead of the futex;
+// false when there is no arbiter.
+bool arbiter_park_idle(Runtime* rt, Kthread* k, uint32_t seq, uint64_t timeout_ns) noexcept;
+// Between uthreads: publishes the ready signal, notices a revoked grant.
+void arbiter_switch_point(Runtime* rt, Kthread* k) noexcept;
+// Owner: the run queue got work (starts the ready clock).
+inline void note_ready(Kthread* k) noexcept {
+  if (k->ready_since_ns == 0 && k->track_ready.load(std::memory_order_relaxed)) k->ready_since_ns = now_ns();
+}
 // Parks the current uthread with `action` run once its context is saved.
 void block_current(Kthread* k, PostSwitch action, SpinLock* lock);
 void fire_due_timers(Kthread* k, Kthread* owner, uint64_t now) noexcept;

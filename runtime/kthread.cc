@@ -43,6 +43,8 @@ void futex_wake(std::atomic<uint32_t>* word) noexcept {
 void wake_kthread(Kthread* k) noexcept {
   k->park_seq.fetch_add(1, std::memory_order_seq_cst);
   futex_wake(&k->park_seq);
+  // One parked in a core arbiter sleeps on its eventfd, not the futex.
+  if (CoreArbiter* a = k->rt->arbiter.load(std::memory_order_seq_cst)) a->unpark(k->index);
   // A kthread asleep in a blocking poller (set before its idle bit) is woken
   // there. The count lets remove_poller() wait out a waker that loaded the
   // poller just before the sleeper left it, so the poller is never used freed.
@@ -191,7 +193,7 @@ void park(Runtime* rt, Kthread* k) noexcept {
     return;
   }
   KthreadCounters::inc(k->counters.parks);
-  futex_wait(&k->park_seq, seq, timeout);
+  if (!arbiter_park_idle(rt, k, seq, timeout)) futex_wait(&k->park_seq, seq, timeout);
   claim_idle(rt, k->index);
   if (k->park_seq.load(std::memory_order_acquire) != seq) KthreadCounters::inc(k->counters.wakeups);
 }
@@ -204,6 +206,11 @@ Uthread* find_work(Runtime* rt, Kthread* k) noexcept {
     if (rt->stopping.load(std::memory_order_acquire)) {
       if (spinning) rt->spinning.fetch_sub(1);
       return nullptr;
+    }
+    if (arbiter_wait_grant(rt, k)) {  // not granted: it waited for a grant
+      if (spinning) rt->spinning.fetch_sub(1);
+      spinning = false;
+      continue;
     }
     if (k->revoked.load(std::memory_order_acquire)) {
       if (spinning) rt->spinning.fetch_sub(1);
@@ -233,7 +240,9 @@ Uthread* find_work(Runtime* rt, Kthread* k) noexcept {
       rt->spinning.fetch_add(1);
       spin_start = now_ns();
     }
-    if (k->spins_forever || now_ns() - spin_start < rt->cfg.spin_before_park_ns) {
+    const bool waited = now_ns() - spin_start >= rt->cfg.spin_before_park_ns;
+    if (waited && arbiter_release_idle(rt, k)) continue;  // gave its core back; it parks next look
+    if (k->spins_forever || !waited) {
       for (int i = 0; i < 16; i++) __builtin_ia32_pause();
       continue;
     }
@@ -274,6 +283,7 @@ thread_local Kthread* tls_kthread = nullptr;
 void set_this_kthread(Kthread* k) noexcept { tls_kthread = k; }
 
 void push_ready(Kthread* k, Uthread* th) noexcept {
+  note_ready(k);
   th->ready_ns = (++k->sample_tick % kRqDelaySampleEvery == 0) ? now_ns() : 0;
   if (!k->rq.push(th)) {
     KthreadCounters::inc(k->counters.overflows);
@@ -282,8 +292,11 @@ void push_ready(Kthread* k, Uthread* th) noexcept {
 }
 
 void inject(Runtime* rt, Uthread* th) noexcept {
-  const unsigned active = std::max(1u, rt->n_active.load(std::memory_order_acquire));
-  const unsigned i = rt->next_inject.fetch_add(1, std::memory_order_relaxed) % active;
+  // Round robin over the kthreads that are not revoked (kthread 0 never is
+  // for long: it is always granted).
+  const unsigned n = static_cast<unsigned>(rt->ks.size());
+  unsigned i = rt->next_inject.fetch_add(1, std::memory_order_relaxed) % n;
+  for (unsigned t = 0; t < n && rt->ks[i]->revoked.load(std::memory_order_acquire); t++) i = i + 1 < n ? i + 1 : 0;
   th->ready_ns = 0;
   push_overflow(rt->ks[i].get(), th);
   std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -292,10 +305,14 @@ void inject(Runtime* rt, Uthread* th) noexcept {
 }
 
 Uthread* pop_local(Kthread* k) noexcept {
-  if (k->overflow_len.load(std::memory_order_relaxed) && (++k->ticks % 61 == 0 || k->rq.empty())) {
-    if (Uthread* th = pop_overflow(k, k)) return th;
-  }
-  return k->rq.pop();
+  Uthread* th = nullptr;
+  if (k->overflow_len.load(std::memory_order_relaxed) && (++k->ticks % 61 == 0 || k->rq.empty()))
+    th = pop_overflow(k, k);
+  if (!th) th = k->rq.pop();
+  // The backlog drained: stop the ready clock (the next switch tells an arbiter).
+  if (k->ready_since_ns != 0 && k->rq.empty() && k->overflow_len.load(std::memory_order_relaxed) == 0)
+    k->ready_since_ns = 0;
+  return th;
 }
 
 void notify_work(Runtime* rt) noexcept {

@@ -46,8 +46,12 @@ void finish_switch(bctx::transfer_t t) noexcept {
   }
   // Busy kthreads still poll their NIC queues now and then, and fire timers
   // between direct uthread-to-uthread switches, so nothing starves.
-  if (++k->poll_tick % kPollEverySwitches == 0 && k->rt->n_pollers.load(std::memory_order_relaxed))
-    run_pollers(k->rt, k);
+  if (++k->poll_tick % kPollEverySwitches == 0) {
+    if (k->rt->n_pollers.load(std::memory_order_relaxed)) run_pollers(k->rt, k);
+    if (k->track_ready.load(std::memory_order_relaxed)) arbiter_switch_point(k->rt, k);
+  } else if (k->ready_since_ns != k->ready_published_ns && k->track_ready.load(std::memory_order_relaxed)) {
+    arbiter_switch_point(k->rt, k);  // the congestion signal changed: tell the arbiter now
+  }
   const uint64_t next = k->timers.next_deadline.load(std::memory_order_relaxed);
   if (next != UINT64_MAX) {
     const uint64_t now = now_ns();

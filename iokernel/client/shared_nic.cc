@@ -50,6 +50,7 @@ SharedNic::SharedNic(const SharedNicConfig& cfg) {
     throw std::invalid_argument(who + "kthreads must be 1.." + std::to_string(kMaxKthreads));
   caps_.mac = cfg.mac.is_zero() ? default_mac(cfg.ip) : cfg.mac;
   caps_.rx_readonly = true;  // the pool is mapped PROT_READ
+  guaranteed_ = std::max<unsigned>(1, cfg.guaranteed_cores);
   std::string why;
   if (const int rc = create_region(cfg.kthreads, cfg.ring_slots, kBufSize, cfg.tx_bufs, true, &region_, &why))
     throw std::runtime_error(who + "cannot create the shared region: " + why + " (" + std::strerror(rc) +
@@ -106,6 +107,7 @@ void SharedNic::setup_buffers() {
 }
 
 SharedNic::~SharedNic() {
+  if (arbiter_.load() && rt::core_arbiter() == this) rt::set_core_arbiter(nullptr);  // kthreads leave our eventfds
   if (conn_ >= 0) close(conn_);  // the daemon detaches us and reclaims our rx buffers
   for (int fd : efds_) close(fd);
   if (pool_) munmap(const_cast<uint8_t*>(pool_), pool_size_);
@@ -119,8 +121,10 @@ uint32_t SharedNic::tx_index(const net::PacketBuf* b) const noexcept {
 
 // Tells the daemon which kthreads take new flows: those the runtime has
 // granted (all of them outside a runtime). Revoked ones' rings are still
-// drained, since rx_burst polls every ring.
+// drained, since rx_burst polls every ring. Once this Nic is the runtime's
+// core arbiter, each kthread publishes its own state as it parks and runs.
 void SharedNic::publish_active() noexcept {
+  if (arbiter_.load(std::memory_order_relaxed)) return;
   const uint32_t n = region_.layout.n_kthreads;
   unsigned a = rt::active_kthreads();
   if (a == 0 || a > n) a = n;

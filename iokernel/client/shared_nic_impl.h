@@ -8,11 +8,15 @@
 #include "iokernel/registration.h"
 #include "slip/iok/shared_nic.h"
 #include "slip/net/buf.h"
+#include "slip/runtime/cores.h"
 #include "slip/runtime/spinlock.h"
 
 namespace slip::iok {
 
-class SharedNic final : public net::Nic {
+// Also the runtime's core arbiter (slip/runtime/cores.h): the IOKernel's
+// grants in the region decide which kthreads run, and parked kthreads sleep
+// on the eventfds the daemon writes to wake them (shared_nic_cores.cc).
+class SharedNic final : public net::Nic, public rt::CoreArbiter {
  public:
   // Creates the region, registers it and maps the rx pool; throws.
   explicit SharedNic(const SharedNicConfig& cfg);
@@ -33,6 +37,15 @@ class SharedNic final : public net::Nic {
 
   static net::MacAddr default_mac(net::Ipv4Addr ip) noexcept;
 
+  // rt::CoreArbiter, installed by the first rx_burst inside a runtime.
+  unsigned guaranteed() const noexcept override { return guaranteed_; }
+  bool granted(unsigned k) const noexcept override;
+  uint32_t grant_seq(unsigned k) const noexcept override;
+  void park(unsigned k, const std::atomic<uint32_t>& wake, uint32_t seen, uint32_t grant_seen, uint64_t timeout_ns,
+            bool spin) noexcept override;
+  void unpark(unsigned k) noexcept override;
+  void report_ready(unsigned k, uint64_t since_ns) noexcept override;
+
  private:
   struct Rings {
     RingView rx, tx, completions, rx_return;
@@ -45,6 +58,9 @@ class SharedNic final : public net::Nic {
   void map_pool(const RxPool& pool, const std::string& who);
   void setup_buffers();
   void publish_active() noexcept;
+  void install_arbiter() noexcept;
+  void wait_wake(unsigned k, const std::atomic<uint32_t>& wake, uint32_t seen, uint32_t grant_seq,
+                 uint64_t timeout_ns, bool spin) noexcept;
   uint32_t tx_index(const net::PacketBuf* b) const noexcept;
   net::PacketBuf* wrap_rx(const PktDesc& d) noexcept;
   void give_back(const PktDesc& d) noexcept;  // with ret_lk_ held
@@ -59,6 +75,8 @@ class SharedNic final : public net::Nic {
   int conn_ = -1;  // the control connection: its hang-up is how the daemon learns we are gone
   std::vector<Rings> rings_;
   unsigned published_active_ = 0;
+  unsigned guaranteed_ = 1;
+  std::atomic<bool> arbiter_{false};  // installed as the runtime's core arbiter
   uint32_t rx_rr_ = 0;
 
   // Rx: the daemon's pool, read-only; a PacketBuf per pool buffer.

@@ -9,6 +9,7 @@
 namespace slip::iok {
 
 uint16_t SharedNic::rx_burst(uint16_t q, net::PacketBuf** bufs, uint16_t max) noexcept {
+  if (!arbiter_.load(std::memory_order_relaxed)) install_arbiter();
   publish_active();
   reap_completions();
   if (ret_lk_.try_lock()) {  // busy: whoever holds it flushes at 32, or the next burst does

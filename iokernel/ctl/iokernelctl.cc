@@ -86,6 +86,12 @@ void print_table(const json& d) {
                  k.at("completions_fill").get<uint32_t>(), k.at("ring_slots").get<uint32_t>(),
                  k.at("rx_return_fill").get<uint32_t>(), k.at("ring_slots").get<uint32_t>(),
                  k.at("state").get<std::string>());
+    // Newer daemons allocate cores: what is in use, the queueing delay, and the grant counters.
+    if (r.contains("cores_active"))
+      fmt::print("{:>14} cores in use {}, queueing delay {:.1f} us; grants {}, revokes {}, yields {}, kicks {}\n", "",
+                 r.at("cores_active").get<int>(), r.at("queue_delay_us").get<double>(),
+                 r.at("core_grants").get<uint64_t>(), r.at("core_revokes").get<uint64_t>(),
+                 r.at("core_yields").get<uint64_t>(), r.at("core_kicks").get<uint64_t>());
   }
 }
 

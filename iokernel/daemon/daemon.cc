@@ -57,7 +57,8 @@ Daemon::Daemon(const DaemonSettings& s, std::unique_ptr<PortBackend> port)
       ctl_(s.opts.socket, SOCK_SEQPACKET, s.socket_mode, s.socket_gid),
       stats_sock_(s.stats_socket, SOCK_STREAM, s.socket_mode, s.socket_gid),
       stats_(stats_sock_.fd()),
-      epoll_(epoll_create1(EPOLL_CLOEXEC)) {
+      epoll_(epoll_create1(EPOLL_CLOEXEC)),
+      cores_(std::make_unique<DelayPolicy>(), s.cores) {
   policy_.self_uid = geteuid();
   policy_.uids = s.allow_uids;
   policy_.gids = s.allow_gids;
@@ -70,6 +71,8 @@ Daemon::Daemon(const DaemonSettings& s, std::unique_ptr<PortBackend> port)
   info_.stats_socket = s.stats_socket;
   info_.idle_backoff = s.opts.idle_backoff;
   info_.stall_timeout_ns = s.stall_timeout_ns;
+  info_.cores = &cores_;
+  info_.core_interval_ns = s.core_interval_ns;
 }
 
 Daemon::~Daemon() { shutdown(); }
@@ -82,12 +85,18 @@ bool Daemon::watch(int fd, uint32_t events, uint64_t t) noexcept {
 }
 
 void Daemon::run(const std::atomic<bool>& stop) {
-  log_event("listening on {} (mode {:o}), stats on {}; port {}; {}; stall timeout {} s", s_.opts.socket,
-            s_.socket_mode, s_.stats_socket, port_ ? port_->name() : "NONE",
-            s_.opts.idle_backoff ? "idle backoff up to 50 us" : "busy-polling", s_.opts.stall_timeout_s);
+  log_event("listening on {} (mode {:o}), stats on {}; port {}; {}; stall timeout {} s; {} cores for runtimes, "
+            "'{}' policy every {} us",
+            s_.opts.socket, s_.socket_mode, s_.stats_socket, port_ ? port_->name() : "NONE",
+            s_.opts.idle_backoff ? "idle backoff up to 50 us" : "busy-polling", s_.opts.stall_timeout_s, s_.cores,
+            cores_.policy(), s_.opts.core_interval_us);
   while (!stop.load(std::memory_order_relaxed)) {
     unsigned work = port_ ? port_->poll(runtimes_) : 0;
     const uint64_t now = mono_ns();
+    if (now >= next_cores_ns_) {
+      work += cores_.run(runtimes_, now);
+      next_cores_ns_ = now + s_.core_interval_ns;
+    }
     if (now >= next_control_ns_) {
       work += control_tick(now);
       next_control_ns_ = now + kControlPeriodNs;

@@ -1,6 +1,7 @@
 // iokerneld's loop: one thread, on its own core, that runs the data path
-// (PortBackend::poll) every turn and the control plane every few tens of
-// microseconds: registrations, runtime deaths, the stall check and stats.
+// (PortBackend::poll) every turn, core allocation every few microseconds
+// (CoreAllocator) and the control plane every few tens of microseconds:
+// registrations, runtime deaths, the stall check and stats.
 #pragma once
 
 #include <atomic>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "iokernel/daemon/control.h"
+#include "iokernel/daemon/cores.h"
 #include "iokernel/daemon/options.h"
 #include "iokernel/daemon/port.h"
 #include "iokernel/daemon/runtimes.h"
@@ -62,10 +64,11 @@ class Daemon {
   StatsServer stats_;
   Fd epoll_;
   RuntimeTable runtimes_;
+  CoreAllocator cores_;
   std::vector<Pending> pending_;
   DaemonInfo info_;
   uint64_t next_pending_id_ = 1;
-  uint64_t next_control_ns_ = 0, next_liveness_ns_ = 0, backoff_ns_ = 0;
+  uint64_t next_control_ns_ = 0, next_liveness_ns_ = 0, next_cores_ns_ = 0, backoff_ns_ = 0;
   bool accept_failing_ = false;
 };
 

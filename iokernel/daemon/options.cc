@@ -2,6 +2,8 @@
 // config file, the flag otherwise) and how to fix it.
 #include "iokernel/daemon/options.h"
 
+#include <sched.h>
+
 #include <grp.h>
 #include <pwd.h>
 #include <sys/un.h>
@@ -22,10 +24,12 @@ namespace {
 
 constexpr std::string_view kKeys[] = {"socket",       "socket_mode", "socket_group", "allow_uid",
                                       "allow_gid",    "stats_socket", "vdev",        "port_name",
-                                      "file_prefix",  "no_port",     "idle_backoff", "stall_timeout"};
+                                      "file_prefix",  "no_port",     "idle_backoff", "stall_timeout",
+                                      "cores",        "core_interval_us"};
 // Tables of the shared config file that other programs read.
 constexpr std::string_view kForeignTables[] = {"runtime", "net", "gateway", "kvstore", "rdma", "loadgen"};
 constexpr double kMinStall = 0.01, kMaxStall = 3600;
+constexpr double kMinInterval = 1, kMaxInterval = 1'000'000;  // core allocation pass, microseconds
 
 template <size_t N>
 bool contains(const std::string_view (&list)[N], std::string_view s) {
@@ -64,12 +68,20 @@ class Value {
     if (auto b = v_.as_boolean()) return b->get();
     fail("true or false");
   }
-  double seconds() const {
+  // An integer or a float in [lo, hi]; what names the unit in the error.
+  double number(double lo, double hi, const char* what) const {
     double s = -1;
     if (auto i = v_.as_integer()) s = static_cast<double>(i->get());
     else if (auto f = v_.as_floating_point()) s = f->get();
-    if (!(s >= kMinStall && s <= kMaxStall)) fail("a number of seconds from 0.01 to 3600");
+    if (!(s >= lo && s <= hi)) fail(what);
     return s;
+  }
+  double seconds() const { return number(kMinStall, kMaxStall, "a number of seconds from 0.01 to 3600"); }
+  double micros() const { return number(kMinInterval, kMaxInterval, "a number of microseconds from 1 to 1000000"); }
+  int64_t integer(int64_t lo, int64_t hi) const {
+    auto i = v_.as_integer();
+    if (!i || i->get() < lo || i->get() > hi) fail(fmt::format("an integer from {} to {}", lo, hi));
+    return i->get();
   }
   // A permission mode: "0660" or 0o660.
   std::string mode() const {
@@ -99,6 +111,14 @@ class Value {
   const toml::node& v_;
 };
 
+// The CPUs this process may run on, less the one its loop spins on; at least 1.
+unsigned default_cores() noexcept {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+  const int n = CPU_COUNT(&set);
+  return n > 1 ? static_cast<unsigned>(n - 1) : 1;
+}
+
 void apply_table(const toml::table& t, const std::string& origin, DaemonOptions& o) {
   for (auto&& [k, node] : t) {
     const std::string_view key = k.str();
@@ -115,6 +135,8 @@ void apply_table(const toml::table& t, const std::string& origin, DaemonOptions&
     else if (key == "no_port") o.no_port = v.boolean();
     else if (key == "idle_backoff") o.idle_backoff = v.boolean();
     else if (key == "stall_timeout") o.stall_timeout_s = v.seconds();
+    else if (key == "cores") o.cores = static_cast<unsigned>(v.integer(0, 1024));
+    else if (key == "core_interval_us") o.core_interval_us = v.micros();
     else
       throw OptionsError(fmt::format("{}: iokernel.{}: unknown key; valid keys are {}", where(origin, k.source()), key,
                                      known_keys()));
@@ -163,6 +185,10 @@ void add_flags(CLI::App& app, DaemonOptions& o) {
   app.add_flag("--idle-backoff", o.idle_backoff, "sleep up to 50 us when idle instead of busy-polling");
   app.add_option("--stall-timeout", o.stall_timeout_s, "seconds a runtime may leave waiting frames unconsumed")
       ->check(CLI::Range(kMinStall, kMaxStall));
+  app.add_option("--cores", o.cores, "cores the daemon hands to runtimes (default 0: the CPUs it may use, less its own)")
+      ->check(CLI::Range(0, 1024));
+  app.add_option("--core-interval-us", o.core_interval_us, "microseconds between core allocation passes")
+      ->check(CLI::Range(kMinInterval, kMaxInterval));
 }
 
 }  // namespace
@@ -231,6 +257,10 @@ DaemonSettings resolve(const DaemonOptions& o) {
   if (!(o.stall_timeout_s >= kMinStall && o.stall_timeout_s <= kMaxStall))
     throw OptionsError("--stall-timeout must be 0.01 to 3600 seconds");
   s.stall_timeout_ns = static_cast<uint64_t>(o.stall_timeout_s * 1e9);
+  if (!(o.core_interval_us >= kMinInterval && o.core_interval_us <= kMaxInterval))
+    throw OptionsError("--core-interval-us must be 1 to 1000000 microseconds");
+  s.core_interval_ns = static_cast<uint64_t>(o.core_interval_us * 1e3);
+  s.cores = o.cores != 0 ? o.cores : default_cores();
   return s;
 }
 

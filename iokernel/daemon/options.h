@@ -24,6 +24,8 @@ struct DaemonOptions {
   bool no_port = false;                          // control plane only (tests)
   bool idle_backoff = false;                     // sleep up to 50 us when idle instead of spinning
   double stall_timeout_s = 2.0;                  // rx ring unconsumed this long: detach
+  unsigned cores = 0;                            // cores runtimes share; 0: CPUs allowed less one
+  double core_interval_us = 5;                   // between core allocation passes
 };
 
 // The options resolved to what the daemon uses.
@@ -36,6 +38,8 @@ struct DaemonSettings {
   std::string stats_socket;
   std::string port_name;
   uint64_t stall_timeout_ns = 2'000'000'000;
+  unsigned cores = 1;
+  uint64_t core_interval_ns = 5'000;
 };
 
 struct OptionsError : std::runtime_error {

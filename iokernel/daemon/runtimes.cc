@@ -26,6 +26,7 @@ RuntimeEntry& RuntimeTable::add(Attached&& a, Fd conn, const PeerCred& cred, uin
   e->attached_ns = now_ns;
   e->rx_pushed.assign(e->attached.layout.n_kthreads, 0);
   e->rx_watch.assign(e->attached.layout.n_kthreads, RxWatch{});
+  e->cores.assign(e->attached.layout.n_kthreads, CoreSlot{});
   entries_.push_back(std::move(e));
   generation_++;
   return *entries_.back();

@@ -24,6 +24,22 @@ struct RuntimeCounters {
   uint64_t unexpected_msgs = 0;  // control messages after registration (ignored)
 };
 
+// What the core allocator (cores.h) keeps per kthread of a runtime.
+struct CoreSlot {
+  bool granted = false;         // the daemon's grant (mirrored in KthreadShm.grant)
+  uint32_t parks_at_grant = 0;  // KthreadShm.parks when granted: a later park gives the core back
+  uint32_t kicked_parks = 0;    // KthreadShm.parks when last kicked for waiting frames
+};
+
+// Per-runtime core allocation counters and the last pass's view.
+struct CoreCounters {
+  uint64_t grants = 0, revokes = 0;  // extra kthreads granted, taken back by the policy
+  uint64_t yields = 0;               // granted kthreads that parked (gave the core back)
+  uint64_t kicks = 0;                // parked kthreads woken for frames waiting
+  uint32_t granted = 0, active = 0;  // cores granted (guarantee included), in use now
+  uint64_t delay_ns = 0;             // queueing delay at the last pass
+};
+
 enum class Ring : uint32_t { kRx = kRingRx, kTx = kRingTx, kCompletions = kRingCompletions, kRxReturn = kRingRxReturn };
 
 struct RuntimeEntry {
@@ -46,6 +62,8 @@ struct RuntimeEntry {
   std::vector<uint64_t> rx_pushed;  // per kthread, total pushed onto its rx ring (the data path adds)
   std::vector<RxWatch> rx_watch;    // per kthread
   uint32_t rx_held = 0;             // rx pool buffers it holds now (RxOwners keeps this)
+  std::vector<CoreSlot> cores;      // per kthread, the core allocator's
+  CoreCounters core_counters;
 };
 
 class RuntimeTable {

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 
+#include "iokernel/daemon/cores.h"
 #include "iokernel/daemon/port.h"
 #include "iokernel/daemon/runtimes.h"
 
@@ -39,7 +40,9 @@ nlohmann::json runtime_json(const RuntimeEntry& e, uint64_t now_ns) {
                         {"completions_fill", e.ring(k, Ring::kCompletions).size()},
                         {"rx_return_fill", e.ring(k, Ring::kRxReturn).size()},
                         {"ring_slots", e.attached.layout.ring_slots},
-                        {"state", state_name(ks.state.load(std::memory_order_relaxed))}});
+                        {"state", state_name(ks.state.load(std::memory_order_relaxed))},
+                        {"granted", ks.grant.load(std::memory_order_relaxed) == 1},
+                        {"parks", ks.parks.load(std::memory_order_relaxed)}});
   }
   return {{"id", e.id},
           {"pid", e.cred.pid},
@@ -50,7 +53,13 @@ nlohmann::json runtime_json(const RuntimeEntry& e, uint64_t now_ns) {
           {"n_kthreads", m.n_kthreads},
           {"guaranteed_cores", m.guaranteed_cores},
           {"max_cores", m.max_cores},
-          {"cores_granted", m.guaranteed_cores},  // no core allocator yet: the guarantee
+          {"cores_granted", e.core_counters.granted},
+          {"cores_active", e.core_counters.active},
+          {"queue_delay_us", static_cast<double>(e.core_counters.delay_ns) / 1e3},
+          {"core_grants", e.core_counters.grants},
+          {"core_revokes", e.core_counters.revokes},
+          {"core_yields", e.core_counters.yields},
+          {"core_kicks", e.core_counters.kicks},
           {"delay_threshold_us", m.delay_threshold_us},
           {"region_bytes", m.region_size},
           {"attached_s", static_cast<double>(now_ns - e.attached_ns) / 1e9},
@@ -78,6 +87,12 @@ nlohmann::json stats_json(const DaemonInfo& d, const PortBackend* port, const Ru
                    {"attached_total", d.attached_total},
                    {"detached_total", d.detached_total},
                    {"refused_total", d.refused_total}};
+  if (d.cores)
+    doc["cores"] = {{"policy", d.cores->policy()},
+                    {"capacity", d.cores->capacity()},
+                    {"in_use", d.cores->in_use()},
+                    {"interval_us", static_cast<double>(d.core_interval_ns) / 1e3},
+                    {"passes", d.cores->passes()}};
   if (port) {
     const PortCounters c = port->counters();
     doc["port"] = {{"name", port->name()},       {"mac", port->mac()},          {"rx_frames", c.rx_frames},

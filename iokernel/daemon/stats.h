@@ -15,6 +15,7 @@
 
 namespace slip::iok {
 
+class CoreAllocator;
 class PortBackend;
 class RuntimeTable;
 
@@ -25,6 +26,8 @@ struct DaemonInfo {
   bool idle_backoff = false;
   uint64_t stall_timeout_ns = 0;
   uint64_t attached_total = 0, detached_total = 0, refused_total = 0;
+  const CoreAllocator* cores = nullptr;  // the daemon's; null: no allocator
+  uint64_t core_interval_ns = 0;
 };
 
 // The document; port is nullptr with --no-port.

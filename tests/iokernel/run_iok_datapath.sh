@@ -13,27 +13,10 @@ set -u
 iokd=${1:?usage: run_iok_datapath.sh IOKERNELD IOKERNELCTL SLIP_NETECHO}
 ctl_bin=${2:?}
 echo_bin=${3:?}
-[[ $(id -u) == 0 ]] || { echo "SKIP: needs root (a network namespace and a tap device)"; exit 77; }
-[[ -c /dev/net/tun ]] || { echo "SKIP: /dev/net/tun is missing (no TUN support)"; exit 77; }
-command -v ip >/dev/null || { echo "SKIP: iproute2 (ip) is missing"; exit 77; }
-py=/usr/bin/python3
-[[ -x $py ]] || py=$(command -v python3 || true)
-[[ -n $py ]] || { echo "SKIP: python3 is missing (the test's UDP/TCP peer)"; exit 77; }
+source "$(dirname "$0")/netns_test_lib.sh"
 
-work=$(mktemp -d)
-ns=slipiok$$
-dev=siok$$
-prefix=iokdp$$
-sock=$work/iok.sock
-failed=0
-fail() { echo "FAIL: $*"; failed=1; }
-cleanup() {
-  for p in ${a_pid:-} ${b_pid:-} ${c_pid:-} ${iokd_pid:-}; do kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-  ip netns del "$ns" 2>/dev/null
-  rm -rf "$work" "/var/run/dpdk/$prefix"
-}
-trap cleanup EXIT
-trap 'exit 143' TERM INT
+netns_setup iok
+cleanup_pids="a_pid b_pid c_pid iokd_pid"
 
 in_ns() { ip netns exec "$ns" "$@"; }
 ctl() { "$ctl_bin" --stats-socket "$sock.stats" "$@"; }
@@ -42,10 +25,6 @@ query() {
   ctl --json | "$py" -c "import json,sys; d=json.load(sys.stdin)
 rt=lambda ip: next(r for r in d['runtimes'] if r['ip']==ip)
 print($1)"
-}
-wait_for() {
-  for _ in $(seq $(($3 * 20))); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-  return 1
 }
 # peer MODE IP COUNT: from the namespace, MODE udp sends COUNT datagrams (one
 # at a time, 1 s each) and tcp sends COUNT KiB on one connection; exits 0

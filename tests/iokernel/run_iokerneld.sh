@@ -79,8 +79,8 @@ wait_for "$work/a.out" "^attached" 5 || fail "first registration: $(cat "$work/a
 echo "== hostile and mistaken registrations are refused"
 reg --ip 10.9.0.1 --expect EADDRINUSE || fail "a taken IP was not refused with EADDRINUSE"
 reg --ip 10.9.0.5 --version-major 9 --expect EINVAL || fail "a wrong major version was not refused"
-reg --ip 10.9.0.5 --version-major 1 --expect EINVAL | grep -q "v1 .*v2" ||
-  fail "a v1 runtime's refusal does not name v1 and v2"
+reg --ip 10.9.0.5 --version-major 1 --expect EINVAL | grep -q "v1 .*v3" ||
+  fail "a v1 runtime's refusal does not name v1 and v3"
 reg --ip 10.9.0.6 --unsealed --expect EINVAL | grep -q "sealed against shrinking" ||
   fail "a region not sealed against shrinking was not refused"
 reg --garbage --expect EINVAL || fail "HTTP bytes on the socket were not refused"

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "iokernel/daemon/control.h"
+#include "iokernel/daemon/cores.h"
 #include "iokernel/daemon/liveness.h"
 #include "iokernel/daemon/options.h"
 #include "iokernel/daemon/runtimes.h"
@@ -134,7 +135,8 @@ TEST_CASE("root, the daemon's user, listed users and group members may attach", 
 TEST_CASE("config: [iokernel] keys apply, the command line's validation holds", "[iok-daemon]") {
   DaemonOptions o;
   apply_config_text("[runtime]\nkthreads = 2\n[iokernel]\nsocket = \"/tmp/x/iok.sock\"\nsocket_mode = 0o600\n"
-                    "allow_uid = [\"root\", 1234]\nno_port = true\nidle_backoff = true\nstall_timeout = 0.5\n",
+                    "allow_uid = [\"root\", 1234]\nno_port = true\nidle_backoff = true\nstall_timeout = 0.5\n"
+                    "cores = 3\ncore_interval_us = 20\n",
                     "test.toml", o);
   CHECK(o.socket == "/tmp/x/iok.sock");
   CHECK(o.socket_mode == "0600");
@@ -144,6 +146,11 @@ TEST_CASE("config: [iokernel] keys apply, the command line's validation holds", 
   CHECK(s.stats_socket == "/tmp/x/iok.sock.stats");
   CHECK(s.allow_uids == std::vector<uid_t>{0, 1234});
   CHECK(s.stall_timeout_ns == kSec / 2);
+  CHECK(s.cores == 3);
+  CHECK(s.core_interval_ns == 20'000);
+  DaemonOptions dflt;
+  dflt.no_port = true;
+  CHECK(resolve(dflt).cores >= 1);  // 0: the CPUs it may use, less its own
 }
 
 TEST_CASE("config errors name the line, the key and the fix", "[iok-daemon]") {
@@ -160,6 +167,8 @@ TEST_CASE("config errors name the line, the key and the fix", "[iok-daemon]") {
              Catch::StartsWith("f.toml:3:1: iokernel.sockt_mode: unknown key"));
   CHECK_THAT(error_of("[iokernel]\n\nstall_timeout = \"2s\"\n"), Catch::StartsWith("f.toml:3:"));
   CHECK_THAT(error_of("[iokernel]\nsocket_mode = 660\n"), Catch::Contains("not octal"));
+  CHECK_THAT(error_of("[iokernel]\ncore_interval_us = 0\n"), Catch::Contains("microseconds from 1"));
+  CHECK_THAT(error_of("[iokernel]\ncores = -1\n"), Catch::Contains("an integer from 0"));
   CHECK_THAT(error_of("socket = \"/a\"\n"), Catch::Contains("belong in the [iokernel] table"));
   CHECK_THAT(error_of("[iokernal]\n"), Catch::StartsWith("f.toml:1:"));
   CHECK_THAT(error_of("[iokernel\n"), Catch::StartsWith("f.toml:1:"));
@@ -176,17 +185,27 @@ TEST_CASE("the stats document lists each runtime with its rings", "[iok-daemon]"
   PktDesc d[3] = {frame(0), frame(1), frame(2)};
   REQUIRE(e.ring(1, Ring::kRx).push(d, 3) == 3);
   e.kthread(0).state.store(static_cast<uint32_t>(KthreadState::kActive));
+  CoreAllocator cores(std::make_unique<DelayPolicy>(), 3);
+  cores.run(t, 5 * kSec);  // grants the guarantee
   DaemonInfo info;
   info.pid = 1;
+  info.cores = &cores;
   const nlohmann::json doc = stats_json(info, nullptr, t, 5 * kSec);
   CHECK(doc.at("port").is_null());
+  CHECK(doc.at("cores").at("capacity") == 3);
+  CHECK(doc.at("cores").at("in_use") == 1);
+  CHECK(doc.at("cores").at("policy") == "delay");
   REQUIRE(doc.at("runtimes").size() == 1);
   const auto& r = doc.at("runtimes")[0];
   CHECK(r.at("pid") == 4242);
   CHECK(r.at("ip") == "10.0.0.7");
   CHECK(r.at("mac") == "02:00:00:00:00:00");
   CHECK(r.at("cores_granted") == 1);
+  CHECK(r.at("cores_active") == 1);
+  CHECK(r.at("core_grants") == 0);  // the guarantee is not counted as a grant
   REQUIRE(r.at("kthreads").size() == 2);
+  CHECK(r.at("kthreads")[0].at("granted") == true);
+  CHECK(r.at("kthreads")[1].at("granted") == false);
   CHECK(r.at("kthreads")[0].at("state") == "active");
   CHECK(r.at("kthreads")[1].at("state") == "parked");
   CHECK(r.at("kthreads")[1].at("rx_fill") == 3);

@@ -196,18 +196,7 @@ TEST_CASE("revoked kthreads hand their work over and park until granted", "[sche
     CHECK(active_kthreads() == 2);
     set_active_kthreads(1);
     CHECK(active_kthreads() == 1);
-    auto spread = [](int tasks) {
-      std::atomic<int> ran_on[2] = {0, 0};
-      std::vector<JoinHandle> hs;
-      for (int i = 0; i < tasks; i++)
-        hs.push_back(spawn([&] {
-          const uint64_t end = slip::now_ns() + 300'000;
-          while (slip::now_ns() < end) yield();
-          ran_on[kthread_index()]++;
-        }));
-      for (auto& h : hs) h.join();
-      return std::pair<int, int>(ran_on[0], ran_on[1]);
-    };
+    auto spread = [](int tasks) { return test::ran_on_each(tasks); };
     // This uthread may be on kthread 1 right now; its next block moves it.
     sleep_for(1ms);
     CHECK(kthread_index() == 0);

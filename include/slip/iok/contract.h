@@ -18,7 +18,7 @@
 namespace slip::iok {
 
 inline constexpr uint32_t kMagic = 0x534c4950;  // "SLIP"
-inline constexpr uint16_t kVersionMajor = 2;    // layout or meaning changed: refuse
+inline constexpr uint16_t kVersionMajor = 3;    // layout or meaning changed: refuse (v3: core allocation)
 inline constexpr uint16_t kVersionMinor = 0;    // additions only: accept
 inline constexpr uint32_t kMaxKthreads = 64;
 inline constexpr uint32_t kCacheLine = 64;
@@ -50,21 +50,35 @@ struct alignas(kCacheLine) RingHdr {
   uint8_t pad2[kCacheLine - 16];
 };
 
+// What a kthread is doing, as its runtime publishes it. kParked: it holds no
+// core (idle, or revoked) and sleeps on its eventfd (or spins on `grant` when
+// configured to); the IOKernel counts its core as free. kActive: running.
+// kRevoked: a runtime without an IOKernel-driven scheduler took it away.
 enum class KthreadState : uint32_t { kParked = 0, kActive = 1, kRevoked = 2 };
 
-// Per kthread: its rings and the congestion signals the IOKernel samples
-// every allocation interval. Every ring's slots live in the runtime's region;
-// the comment on each says where its descriptors' buf_off points.
+// Per kthread: its rings, the congestion signals the IOKernel samples every
+// allocation interval, and the core grant it writes back. Every ring's slots
+// live in the runtime's region; the comment on each says where its
+// descriptors' buf_off points. The other signal, the age of the oldest frame
+// in rx, the IOKernel reads from the stamp of the descriptor at rx's head.
+// Grant protocol (docs/iokernel.md, "Core allocation"): the IOKernel sets
+// grant = 1, bumps grant_seq and writes the kthread's eventfd; a kthread that
+// parks bumps parks first, so a parked kthread whose parks moved since its
+// grant has given its core back, and one whose parks did not is still waking.
 struct alignas(kCacheLine) KthreadShm {
   RingHdr rx;           // IOKernel -> runtime: received frames; buf_off into the rx pool
   RingHdr tx;           // runtime -> IOKernel: frames to send; buf_off into the region
   RingHdr completions;  // IOKernel -> runtime: tx buffers the NIC is done with; buf_off into the region
   RingHdr rx_return;    // runtime -> IOKernel: rx buffers the runtime is done with, the rx
                         // descriptor's buf_off (into the rx pool) and cookie sent back unchanged
-  std::atomic<uint64_t> oldest_ready_ns;  // enqueue time of the oldest ready uthread, 0: none
-  std::atomic<uint32_t> state;            // KthreadState, written by the runtime
-  uint32_t reserved;
-  uint8_t pad[kCacheLine - 16];
+  std::atomic<uint64_t> oldest_ready_ns;  // runtime: since when its run queue held ready uthreads
+                                          // without draining (CLOCK_MONOTONIC ns), 0: empty
+  std::atomic<uint32_t> state;            // runtime: KthreadState
+  std::atomic<uint32_t> parks;            // runtime: times it parked, bumped before state goes kParked
+  std::atomic<uint32_t> grant;            // IOKernel: 1 the kthread may hold a core, 0 not
+  std::atomic<uint32_t> grant_seq;        // IOKernel: bumped with every grant
+  std::atomic<uint64_t> grant_ns;         // IOKernel: when it last granted (CLOCK_MONOTONIC ns)
+  uint8_t pad[kCacheLine - 32];
 };
 
 // At offset 0 of the runtime's region. bufs_off/n_bufs/buf_size describe the
@@ -127,7 +141,9 @@ static_assert(sizeof(RingHdr) == 192 && offsetof(RingHdr, head) == 0 && offsetof
               offsetof(RingHdr, slots) == 128 && offsetof(RingHdr, slots_off) == 136);
 static_assert(sizeof(KthreadShm) == 832 && offsetof(KthreadShm, tx) == 192 && offsetof(KthreadShm, completions) == 384 &&
               offsetof(KthreadShm, rx_return) == 576 && offsetof(KthreadShm, oldest_ready_ns) == 768 &&
-              offsetof(KthreadShm, state) == 776);
+              offsetof(KthreadShm, state) == 776 && offsetof(KthreadShm, parks) == 780 &&
+              offsetof(KthreadShm, grant) == 784 && offsetof(KthreadShm, grant_seq) == 788 &&
+              offsetof(KthreadShm, grant_ns) == 792);
 static_assert(sizeof(RegionHdr) == 64 && offsetof(RegionHdr, region_size) == 8 && offsetof(RegionHdr, n_kthreads) == 16 &&
               offsetof(RegionHdr, buf_size) == 20 && offsetof(RegionHdr, kthreads_off) == 24 &&
               offsetof(RegionHdr, bufs_off) == 32 && offsetof(RegionHdr, n_bufs) == 40);

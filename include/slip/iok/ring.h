@@ -42,6 +42,13 @@ class RingView {
     return used > n_ ? 0 : used;
   }
   uint32_t capacity() const noexcept { return n_; }
+  // Either side: stamp_ns of the descriptor the consumer reads next, 0 when
+  // empty. A peek for the congestion signal; a racing pop makes it stale, not unsafe.
+  uint64_t head_stamp() const noexcept {
+    const uint32_t head = hdr_->head.load(std::memory_order_acquire);
+    const uint32_t used = hdr_->tail.load(std::memory_order_acquire) - head;
+    return used == 0 || used > n_ ? 0 : slots_[head & (n_ - 1)].stamp_ns;
+  }
 
  private:
   RingHdr* hdr_ = nullptr;

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Core allocation end to end, as root. iokerneld (2 cores for runtimes) owns a
+# net_tap port in a namespace the test makes (198.18.0.1/24 on the kernel's
+# side); one shared-mode slip-netecho runtime, 198.18.0.2, with 2 kthreads,
+# 1 guaranteed and at most 2 cores. Checked through iokernelctl --json, on
+# state and counters only, never on time: at rest the runtime holds its
+# guaranteed core and its second kthread is parked; under a load step (a UDP
+# flood and TCP echo flows from the namespace) the daemon grants the second
+# kthread; every TCP flow's bytes come back intact while the active set
+# changes; after the load stops the kthread parks and its core is counted
+# free again; SIGTERM exits 0.
+#   run_iok_cores.sh IOKERNELD IOKERNELCTL SLIP_NETECHO
+set -u
+iokd=${1:?usage: run_iok_cores.sh IOKERNELD IOKERNELCTL SLIP_NETECHO}
+ctl_bin=${2:?}
+echo_bin=${3:?}
+source "$(dirname "$0")/netns_test_lib.sh"
+
+netns_setup cores
+cleanup_pids="load_pid a_pid iokd_pid"
+ip_rt=198.18.0.2
+
+in_ns() { ip netns exec "$ns" "$@"; }
+# query EXPR: a Python expression over the stats document d; r is the runtime.
+query() {
+  "$ctl_bin" --stats-socket "$sock.stats" --json | "$py" -c "import json,sys; d=json.load(sys.stdin)
+r=next(x for x in d['runtimes'] if x['ip']=='$ip_rt')
+print($1)"
+}
+# until_true EXPR SECONDS: polls query EXPR (a Python boolean) every 50 ms.
+until_true() {
+  for _ in $(seq $(($2 * 20))); do [[ $(query "$1" 2>/dev/null) == True ]] && return 0; sleep 0.05; done
+  return 1
+}
+
+echo "== iokerneld on net_tap ($dev) in namespace $ns, 2 cores for runtimes"
+ip netns add "$ns" || { echo "SKIP: cannot create a network namespace"; exit 77; }
+in_ns ip link set lo up
+ip netns exec "$ns" "$iokd" --vdev "net_tap0,iface=$dev" --file-prefix "$prefix" --socket "$sock" --idle-backoff --cores 2 \
+  >"$work/d.log" 2>&1 &
+iokd_pid=$!
+if ! wait_for "$work/d.log" "listening on" 20; then
+  cat "$work/d.log"
+  echo "FAIL: iokerneld did not start"
+  exit 1
+fi
+in_ns ip link set "$dev" up
+in_ns ip addr add 198.18.0.1/24 dev "$dev"
+"$echo_bin" --iokernel "$sock" --ip "$ip_rt" --prefix-len 24 --kthreads 2 >"$work/a.log" 2>&1 &
+a_pid=$!
+wait_for "$work/a.log" "udp+tcp echo" 10 || fail "the runtime did not attach: $(cat "$work/a.log")"
+in_ns ip neigh replace "$ip_rt" lladdr 02:53:c6:12:00:02 nud permanent dev "$dev"
+
+echo "== at rest: the guaranteed core, the second kthread parked"
+until_true "r['cores_granted'] == 1 and r['kthreads'][1]['state'] == 'parked' and not r['kthreads'][1]['granted']" 10 ||
+  fail "at rest: $(query "r['cores_granted'], r['kthreads'][1]")"
+query "'guaranteed', r['guaranteed_cores'], 'max', r['max_cores'], 'granted', r['cores_granted']"
+before=$(query "r['core_grants'], r['core_yields'] + r['core_revokes'], r['kthreads'][1]['parks']")
+read -r g0 y0 p0 < <(tr -d '(),' <<<"$before")
+
+echo "== load step: a UDP flood and 4 TCP echo flows of 512 KiB"
+in_ns "$py" - "$ip_rt" >"$work/load.out" 2>&1 <<'PYEOF' &
+import socket, sys, threading, time
+ip = sys.argv[1]
+# The flows connect before the flood starts: the test is about bytes while
+# cores move, not about handshakes lost in a flood.
+conns = [socket.create_connection((ip, 7), timeout=30) for _ in range(4)]
+stop = time.time() + 4
+def flood():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    msg = b"x" * 64
+    while time.time() < stop:
+        for _ in range(256):
+            try:
+                s.sendto(msg, (ip, 7))
+            except OSError:
+                pass
+errors = []
+def tcp(i, c):
+    data = bytes((j * 7 + i) & 0xff for j in range(512 * 1024))
+    got = bytearray()
+    try:
+        threading.Thread(target=c.sendall, args=(data,), daemon=True).start()
+        while len(got) < len(data):
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        if bytes(got) != data:
+            errors.append(f"flow {i}: {len(got)} of {len(data)} bytes back, intact prefix: {data.startswith(bytes(got))}")
+    except OSError as e:
+        errors.append(f"flow {i}: {e} after {len(got)} bytes")
+ts = [threading.Thread(target=flood) for _ in range(2)] + [threading.Thread(target=tcp, args=(i, c)) for i, c in enumerate(conns)]
+for t in ts: t.start()
+for t in ts: t.join()
+print("tcp errors:", errors if errors else "none")
+sys.exit(1 if errors else 0)
+PYEOF
+load_pid=$!
+until_true "r['core_grants'] > $g0" 15 || fail "no second kthread was granted under load: $(query "r")"
+query "'under load: granted', r['cores_granted'], 'active', r['cores_active'], 'grants', r['core_grants'], 'delay_us', r['queue_delay_us']"
+wait "$load_pid" || fail "TCP echo under load: $(cat "$work/load.out"); runtime: $(query "r")"
+load_pid=
+cat "$work/load.out"
+
+echo "== after the load: the second kthread parks and its core is free again"
+until_true "r['cores_granted'] == 1 and r['kthreads'][1]['state'] == 'parked' and not r['kthreads'][1]['granted'] and r['core_yields'] + r['core_revokes'] > $y0 and r['kthreads'][1]['parks'] > $p0" 15 ||
+  fail "after the load: $(query "r['cores_granted'], r['core_yields'], r['core_revokes'], r['kthreads'][1]")"
+query "'at rest again: granted', r['cores_granted'], 'grants', r['core_grants'], 'yields', r['core_yields'], 'revokes', r['core_revokes'], 'kicks', r['core_kicks']"
+query "'cores in use', d['cores']['in_use'], 'of', d['cores']['capacity'], 'passes', d['cores']['passes']"
+
+echo "== SIGTERM"
+kill -TERM "$a_pid"
+wait "$a_pid" || fail "the runtime exited $? on SIGTERM (its parked kthread must leave its eventfd)"
+a_pid=
+kill -TERM "$iokd_pid"
+wait "$iokd_pid"
+rc=$?
+iokd_pid=
+((rc == 0)) || fail "iokerneld exited $rc on SIGTERM: $(tail -5 "$work/d.log")"
+((failed == 0)) && echo "PASS"
+exit "$failed"

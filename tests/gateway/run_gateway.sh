@@ -328,16 +328,21 @@ else
   ip netns exec "$ns" "$worker_bin" --stack kernel --port 8001 --model "$model" --time-scale 50 \
     >"$work/nsw.log" 2>&1 &
   pids+=($!)
-  printf '[[worker]]\nurl = "http://198.18.7.1:8001"\nmodels = ["%s"]\n' "$model" >"$work/ns.toml"
+  printf '[server]\napi_keys = ["%s"]\n[[worker]]\nurl = "http://198.18.7.1:8001"\nmodels = ["%s"]\n' "$key" "$model" \
+    >"$work/ns.toml"
   ip netns exec "$ns" "$gw_bin" --stack slip --vdev "net_tap0,iface=$tap" --ip 198.18.7.2 --file-prefix "$prefix" \
     --config "$work/ns.toml" --port 8080 >"$work/nsg.log" 2>&1 &
   nsg=$!
   pids+=($nsg)
   if wait_ready "$work/nsg.log" $nsg slip-gateway >/dev/null && ip netns exec "$ns" ip addr add 198.18.7.1/24 dev "$tap" &&
      ip netns exec "$ns" ip link set "$tap" up; then
-    ip netns exec "$ns" curl -sN --max-time 20 -D "$work/ns.head" -H 'Content-Type: application/json' -d "$body" \
+    ip netns exec "$ns" curl -sN --max-time 20 -D "$work/ns.head" "${A[@]}" "${J[@]}" -d "$body" \
       http://198.18.7.2:8080/v1/chat/completions >"$work/ns.out"
     "$py" "$here/check_stream.py" "$work/ns.head" "$work/ns.out" 12 "$model" || fail "slip stack: stream: $(head -c 300 "$work/ns.out")"
+    if [[ -d $node_dir/node_modules/openai ]]; then
+      NODE_PATH=$node_dir/node_modules ip netns exec "$ns" node "$here/openai_client.js" http://198.18.7.2:8080 "$model" "$key" \
+        || fail "slip stack: the OpenAI client"
+    fi
     terminate $nsg
     rc=$?
     ((rc == 0)) || fail "slip stack: exit status $rc after SIGTERM"

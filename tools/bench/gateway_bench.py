@@ -142,7 +142,9 @@ class Bench:
                          "--file-prefix", prefix]
                 s = self.server(f"gateway-{kind}-{policy}", argv, "slip-gateway: ready")
                 subprocess.run(self.cmd(["ip", "addr", "add", f"{NS_TAP_HOST}/24", "dev", tap]), check=True)
-                subprocess.run(self.cmd(["ip", "link", "set", tap, "up"]), check=True)
+                # The kernel's default 1000-frame queue toward the tap overflowed at about 25k frames/s while
+                # the gateway's kthread was busy between polls, and TCP retransmitted what it dropped.
+                subprocess.run(self.cmd(["ip", "link", "set", tap, "txqueuelen", "10000", "up"]), check=True)
                 time.sleep(1.5)  # the first health probes find the workers once the tap is up
                 return s, f"{NS_TAP_GW}:{port}"
             argv += ["--stack", "kernel", "--ip", "127.0.0.1"]

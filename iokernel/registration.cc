@@ -82,29 +82,14 @@ int receive(int conn, int timeout_ms, RegisterMsg* msg, size_t* len, std::vector
     *why = "no registration arrived in time";
     return ETIMEDOUT;
   }
-  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * kMaxFds)];
   uint8_t buf[sizeof(RegisterMsg) + 1];  // one extra byte tells an oversized message
-  iovec iov{buf, sizeof buf};
-  msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = ctl;
-  m.msg_controllen = sizeof ctl;
-  const ssize_t n = recvmsg(conn, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    const size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < k; i++) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      fds->push_back(fd);
-    }
-  }
+  bool truncated = false;
+  const ssize_t n = recv_with_fds(conn, buf, sizeof buf, MSG_DONTWAIT, [&](int fd) { fds->push_back(fd); }, &truncated);
   if (n <= 0) {
     *why = n == 0 ? "connection closed before registering" : std::string("recvmsg: ") + std::strerror(errno);
     return EPROTO;
   }
-  if (m.msg_flags & MSG_CTRUNC) {
+  if (truncated) {
     *why = "more descriptors than 1 + 64 kthreads";
     return EPROTO;
   }
@@ -321,6 +306,25 @@ int send_registration(int conn, const RegisterMsg& msg, int region_fd, const std
   const int rc = check_reply(r, n, got, pool, reason);
   if (rc != 0) close_all(got);
   return rc;
+}
+
+std::string errno_name(int e) {
+  switch (e) {
+    case 0: return "OK";
+    case EPERM: return "EPERM";
+    case EINVAL: return "EINVAL";
+    case EADDRINUSE: return "EADDRINUSE";
+    case EPROTO: return "EPROTO";
+    case ETIMEDOUT: return "ETIMEDOUT";
+    case EAGAIN: return "EAGAIN";
+    case ECONNRESET: return "ECONNRESET";
+    case EPIPE: return "EPIPE";
+    case ESHUTDOWN: return "ESHUTDOWN";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case ENOENT: return "ENOENT";
+    case EACCES: return "EACCES";
+    default: return std::to_string(e);
+  }
 }
 
 }  // namespace slip::iok

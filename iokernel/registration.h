@@ -5,13 +5,47 @@
 // accepted runtime gets the daemon's rx pool fd (read-only) with the reply.
 #pragma once
 
+#include <sys/socket.h>
+#include <sys/types.h>
+
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "slip/iok/ring.h"
 
 namespace slip::iok {
+
+// "EPERM", "EINVAL", ...: the names registration statuses are logged and tested by.
+std::string errno_name(int e);
+
+// One recvmsg of up to len bytes into buf; every descriptor that came with
+// it (SCM_RIGHTS, up to 1 + kMaxKthreads) goes to on_fd, so none leaks
+// whatever the caller then decides. Returns recvmsg's result; *truncated
+// (if given) says descriptors were cut off.
+template <class OnFd>
+ssize_t recv_with_fds(int conn, void* buf, size_t len, int flags, OnFd on_fd, bool* truncated = nullptr) noexcept {
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * (1 + kMaxKthreads))];
+  iovec iov{buf, len};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = ctl;
+  m.msg_controllen = sizeof ctl;
+  const ssize_t n = recvmsg(conn, &m, flags | MSG_CMSG_CLOEXEC);
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); n >= 0 && c; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < k; i++) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      on_fd(fd);
+    }
+  }
+  if (truncated) *truncated = n >= 0 && (m.msg_flags & MSG_CTRUNC);
+  return n;
+}
 
 // What the daemon keeps of an accepted runtime.
 struct Attached {

@@ -10,17 +10,16 @@
 // SIGINT or --duration).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "server.h"
+#include "lifecycle.h"
 #include "stack_options.h"
 #include "slip/net/stack.h"
 #include "slip/runtime/runtime.h"
@@ -28,7 +27,8 @@
 namespace slip::synthetic {
 namespace {
 
-std::atomic<bool> g_stop{false};
+// Set in main() from apps/common: SIGTERM and SIGINT.
+const std::atomic<bool>* g_stop = nullptr;
 
 // The command line, as given; checked and turned into options by validate().
 struct Args {
@@ -65,7 +65,7 @@ std::optional<Plan> validate(const Args& a) {
   p.opt.port = a.port;
   p.opt.seed = a.seed;
   p.opt.udp_workers = a.udp_workers ? a.udp_workers : a.net.kthreads;
-  p.opt.stop_flag = &g_stop;
+  p.opt.stop_flag = g_stop;
   return p;
 }
 
@@ -109,7 +109,7 @@ void serve(net::Stack& st, const Args& a, const Plan& p) {
                a.proto, a.service, a.net.kthreads, p.opt.udp ? p.opt.udp_workers : 0, a.seed);
     std::fflush(stdout);
     const uint64_t end = a.duration > 0 ? now_ns() + static_cast<uint64_t>(a.duration * 1e9) : UINT64_MAX;
-    while (!g_stop.load() && now_ns() < end) rt::sleep_for(std::chrono::milliseconds(20));
+    while (!g_stop->load() && now_ns() < end) rt::sleep_for(std::chrono::milliseconds(20));
     sum = srv.finish(now_ns() + 500'000'000);
   }
   fmt::print("slip-synthetic: done udp_requests={} tcp_requests={} tcp_connections={} bad_requests={} "
@@ -117,13 +117,7 @@ void serve(net::Stack& st, const Args& a, const Plan& p) {
              sum.udp_requests, sum.tcp_requests, sum.tcp_connections, sum.bad_requests, sum.served.percentile(50),
              sum.served.percentile(99), sum.served.max());
   std::fflush(stdout);
-  if (!sum.all_stopped) {
-    // A connection uthread did not end in time and still uses the stack:
-    // tearing the stack down under it is worse than leaving it to the kernel.
-    std::fprintf(stderr, "slip-synthetic: a connection did not stop in time; exiting without teardown\n");
-    std::fflush(stderr);
-    ::_exit(0);
-  }
+  app::exit_now_if_unclean("slip-synthetic", sum.all_stopped);
 }
 
 int run(const Args& a, const Plan& p) {
@@ -139,8 +133,6 @@ int main(int argc, char** argv) {
   if (auto rc = parse_args(argc, argv, a)) return *rc;
   auto plan = validate(a);
   if (!plan) return 2;
-  std::signal(SIGTERM, [](int) { g_stop.store(true); });
-  std::signal(SIGINT, [](int) { g_stop.store(true); });
-  std::signal(SIGPIPE, SIG_IGN);  // a client that goes away is an error on its connection, not our death
+  g_stop = &slip::app::install_stop_signals();
   return run(a, *plan);
 }

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "iokernel/registration.h"
 #include "slip/iok/contract.h"
 
 namespace slip::iok {
@@ -111,26 +112,8 @@ void UnixListener::close() noexcept {
 }
 
 ssize_t drain_message(int conn) noexcept {
-  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * (1 + kMaxKthreads))];
   char buf[sizeof(RegisterMsg)];
-  iovec iov{buf, sizeof buf};
-  msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = ctl;
-  m.msg_controllen = sizeof ctl;
-  const ssize_t n = recvmsg(conn, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-  if (n < 0) return n;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    const size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < k; i++) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      ::close(fd);
-    }
-  }
-  return n;
+  return recv_with_fds(conn, buf, sizeof buf, MSG_DONTWAIT, [](int fd) { ::close(fd); });
 }
 
 void refuse(int conn, int status, const std::string& reason) noexcept {
@@ -144,20 +127,5 @@ void refuse(int conn, int status, const std::string& reason) noexcept {
   (void)!send(conn, &r, sizeof r, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-std::string errno_name(int e) {
-  switch (e) {
-    case 0: return "OK";
-    case EPERM: return "EPERM";
-    case EINVAL: return "EINVAL";
-    case EADDRINUSE: return "EADDRINUSE";
-    case EPROTO: return "EPROTO";
-    case ETIMEDOUT: return "ETIMEDOUT";
-    case EAGAIN: return "EAGAIN";
-    case ECONNRESET: return "ECONNRESET";
-    case EPIPE: return "EPIPE";
-    case ESHUTDOWN: return "ESHUTDOWN";
-    default: return std::to_string(e);
-  }
-}
 
 }  // namespace slip::iok

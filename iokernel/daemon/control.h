@@ -62,7 +62,5 @@ ssize_t drain_message(int conn) noexcept;
 // carried), then answers it with a RegisterReply carrying status and reason.
 void refuse(int conn, int status, const std::string& reason) noexcept;
 
-// "EPERM", "EADDRINUSE", ... or the number.
-std::string errno_name(int e);
 
 }  // namespace slip::iok

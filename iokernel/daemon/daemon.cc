@@ -24,6 +24,7 @@
 #include <stdexcept>
 
 #include "iokernel/daemon/log.h"
+#include "iokernel/registration.h"
 
 namespace slip::iok {
 namespace {

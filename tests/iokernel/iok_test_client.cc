@@ -37,22 +37,6 @@ struct Args {
   bool garbage = false, silent = false, hold = false, unsealed = false;
 };
 
-const char* name_of(int e) {
-  switch (e) {
-    case 0: return "OK";
-    case EPERM: return "EPERM";
-    case EINVAL: return "EINVAL";
-    case EADDRINUSE: return "EADDRINUSE";
-    case EPROTO: return "EPROTO";
-    case ETIMEDOUT: return "ETIMEDOUT";
-    case EAGAIN: return "EAGAIN";
-    case EPIPE: return "EPIPE";
-    case ECONNREFUSED: return "ECONNREFUSED";
-    case ENOENT: return "ENOENT";
-    case EACCES: return "EACCES";
-    default: return "other";
-  }
-}
 
 bool parse(int argc, char** argv, Args* a) {
   for (int i = 1; i < argc; i++) {
@@ -171,10 +155,10 @@ int main(int argc, char** argv) {
     status = register_runtime(fd, args, &pool, &reason);
   }
   std::printf("iok_test_client: pid=%d ip=%s status=%s reason=%s pool=%llu bytes/%u bufs of %u\n", getpid(),
-              args.ip.c_str(), name_of(status), reason.c_str(), static_cast<unsigned long long>(pool.size),
+              args.ip.c_str(), errno_name(status).c_str(), reason.c_str(), static_cast<unsigned long long>(pool.size),
               pool.n_bufs, pool.buf_size);
   std::fflush(stdout);
-  if (name_of(status) != args.expect) return 1;
+  if (errno_name(status) != args.expect) return 1;
   if (args.pool == "no" && pool.fd >= 0) return 1;
   if (args.pool == "yes") {
     const std::string bad = pool.fd >= 0 ? check_pool(pool) : "no rx pool came with the reply";

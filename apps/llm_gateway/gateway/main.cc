@@ -6,10 +6,8 @@
 // SIGTERM or SIGINT ends it (exit 0) after a "slip-gateway: done ..." line.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -21,6 +19,7 @@
 #include "metrics.h"
 #include "pool.h"
 #include "proxy.h"
+#include "lifecycle.h"
 #include "stack_options.h"
 #include "slip/net/stack.h"
 #include "slip/runtime/runtime.h"
@@ -29,7 +28,9 @@
 namespace slip::gateway {
 namespace {
 
-std::atomic<bool> g_stop{false}, g_reload{false};
+// Set in main() from apps/common: SIGTERM/SIGINT, and SIGHUP.
+const std::atomic<bool>* g_stop = nullptr;
+std::atomic<bool>* g_reload = nullptr;
 
 struct Args {
   std::string config, policy;
@@ -95,7 +96,7 @@ void serve(net::Stack& st, const Args& a, GatewayConfig first) {
   so.limits.request_timeout_ns = cfg->request_timeout_ms * 1'000'000;
   so.limits.idle_timeout_ns = cfg->idle_timeout_ms * 1'000'000;
   so.max_connections = cfg->max_connections;
-  so.stop_flag = &g_stop;
+  so.stop_flag = g_stop;
   http::HttpServer srv(st, router, so);
   srv.start();
   std::atomic<bool> health_stop{false};
@@ -109,9 +110,9 @@ void serve(net::Stack& st, const Args& a, GatewayConfig first) {
              a.net.ip.empty() ? "0.0.0.0" : a.net.ip, srv.port(), cfg->workers.size(), policy_name(cfg->policy),
              a.net.kthreads);
   std::fflush(stdout);
-  while (!g_stop.load()) {
+  while (!g_stop->load()) {
     rt::sleep_for(std::chrono::milliseconds(20));
-    if (!g_reload.exchange(false)) continue;
+    if (!g_reload->exchange(false)) continue;
     try {
       auto next = std::make_shared<const GatewayConfig>(effective_config(a));
       if (next->port != cfg->port)
@@ -137,11 +138,7 @@ void serve(net::Stack& st, const Args& a, GatewayConfig first) {
              s.connections.load(), s.requests.load(), s.bad_requests.load(), s.timeouts.load(),
              metrics.client_disconnects.load(), metrics.retries.load());
   std::fflush(stdout);
-  if (!clean) {
-    std::fprintf(stderr, "slip-gateway: a connection did not stop in time; exiting without teardown\n");
-    std::fflush(stderr);
-    ::_exit(0);
-  }
+  app::exit_now_if_unclean("slip-gateway", clean);
 }
 
 int run(const Args& a) {
@@ -162,10 +159,8 @@ int main(int argc, char** argv) {
   using namespace slip::gateway;
   Args a;
   if (auto rc = parse_args(argc, argv, a)) return *rc;
-  std::signal(SIGTERM, [](int) { g_stop.store(true); });
-  std::signal(SIGINT, [](int) { g_stop.store(true); });
-  std::signal(SIGHUP, [](int) { g_reload.store(true); });
-  std::signal(SIGPIPE, SIG_IGN);
+  g_stop = &slip::app::install_stop_signals();
+  g_reload = &slip::app::install_reload_signal();
   try {
     return run(a);
   } catch (const std::exception& e) {

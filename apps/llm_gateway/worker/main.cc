@@ -7,10 +7,8 @@
 // ends it (exit 0) with a "slip-worker: done ..." line.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -19,6 +17,7 @@
 #include "api.h"
 #include "engine.h"
 #include "profile.h"
+#include "lifecycle.h"
 #include "stack_options.h"
 #include "slip/net/stack.h"
 #include "slip/runtime/runtime.h"
@@ -26,7 +25,8 @@
 namespace slip::gateway::worker {
 namespace {
 
-std::atomic<bool> g_stop{false};
+// Set in main() from apps/common: SIGTERM and SIGINT.
+const std::atomic<bool>* g_stop = nullptr;
 
 struct Args {
   std::string model, profile;
@@ -78,7 +78,7 @@ void serve(net::Stack& st, const Args& a, const Profile& prof) {
   http::ServerOptions so;
   so.port = a.port;
   so.limits.max_body = a.max_body;
-  so.stop_flag = &g_stop;
+  so.stop_flag = g_stop;
   http::HttpServer srv(st, router, so);
   engine.start();
   srv.start();
@@ -87,18 +87,14 @@ void serve(net::Stack& st, const Args& a, const Profile& prof) {
              app::describe(a.net), a.net.ip.empty() ? "0.0.0.0" : a.net.ip, srv.port(),
              a.model.empty() ? prof.model : a.model, eo.max_batch, eo.kv_tokens, a.time_scale, a.net.kthreads);
   std::fflush(stdout);
-  while (!g_stop.load()) rt::sleep_for(std::chrono::milliseconds(20));
+  while (!g_stop->load()) rt::sleep_for(std::chrono::milliseconds(20));
   engine.stop();  // waiting handlers see their requests aborted
   const bool clean = srv.finish(now_ns() + 1'000'000'000);
   const auto& s = srv.stats();
   fmt::print("slip-worker: done connections={} requests={} bad_requests={} timeouts={}\n", s.connections.load(),
              s.requests.load(), s.bad_requests.load(), s.timeouts.load());
   std::fflush(stdout);
-  if (!clean) {
-    std::fprintf(stderr, "slip-worker: a connection did not stop in time; exiting without teardown\n");
-    std::fflush(stderr);
-    ::_exit(0);
-  }
+  app::exit_now_if_unclean("slip-worker", clean);
 }
 
 int run(const Args& a) {
@@ -113,9 +109,7 @@ int main(int argc, char** argv) {
   using namespace slip::gateway::worker;
   Args a;
   if (auto rc = parse_args(argc, argv, a)) return *rc;
-  std::signal(SIGTERM, [](int) { g_stop.store(true); });
-  std::signal(SIGINT, [](int) { g_stop.store(true); });
-  std::signal(SIGPIPE, SIG_IGN);
+  g_stop = &slip::app::install_stop_signals();
   try {
     return run(a);
   } catch (const std::exception& e) {

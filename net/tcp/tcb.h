@@ -132,6 +132,7 @@ class Tcb {
   // tcp_input.cc
   void input_syn_sent(const InSeg& s, uint64_t now);
   bool acceptable(const InSeg& s) const noexcept;
+  bool zero_window_ack(const InSeg& s, uint64_t now);
   bool process_rst(const InSeg& s);
   bool process_ack(const InSeg& s, uint64_t now);
   void ack_new_data(const InSeg& s, uint32_t acked, uint64_t now);

@@ -68,6 +68,22 @@ bool Tcb::acceptable(const InSeg& s) const noexcept {
   return seq_in(s.seq, rcv_nxt_, rcv_nxt_ + wnd) || seq_in(s.seq + len - 1, rcv_nxt_, rcv_nxt_ + wnd);
 }
 
+// RFC 9293 §3.10.7.4: with a zero receive window no segment is acceptable,
+// "but special allowance should be made to accept valid ACKs". A peer whose
+// probe went past our closed window sends ACKs from beyond it; ignoring them
+// would keep our send buffer full, so an echo-like application (reading only
+// as it can write) never reopens the window and both sides stall. Only the
+// ACK is taken, as if the segment sat at rcv_nxt (so the window bookkeeping
+// never moves past us), and only from up to a buffer's length ahead.
+bool Tcb::zero_window_ack(const InSeg& s, uint64_t now) {
+  if (rcv_adv_ != rcv_nxt_ || !(s.flags & kAck) || (s.flags & (kRst | kSyn)) || state_ == State::kSynRcvd) return false;
+  if (!seq_in(s.seq, rcv_nxt_, rcv_nxt_ + static_cast<uint32_t>(rcv_.capacity()) + 1)) return false;
+  InSeg a = s;
+  a.seq = rcv_nxt_;
+  process_ack(a, now);
+  return true;
+}
+
 // RFC 5961 §3: only an exact RST resets; one elsewhere in the window gets a
 // challenge ACK. Returns true when processing of s must stop.
 bool Tcb::process_rst(const InSeg& s) {
@@ -338,6 +354,7 @@ void Tcb::input(const InSeg& s, uint64_t now) {
   }
   if (!acceptable(s)) {
     if (!(s.flags & kRst)) ack_now_ = true;
+    if (zero_window_ack(s, now) && state_ == State::kClosed) return;
     output(now);
     return;
   }

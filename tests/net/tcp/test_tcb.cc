@@ -269,6 +269,33 @@ TEST_CASE("a zero window is probed and the transfer resumes when the reader read
   CHECK(got == d);
 }
 
+TEST_CASE("an ACK beyond a closed receive window still counts (RFC 9293 3.10.7.4)", "[tcp]") {
+  // Both windows closed at once (an echo whose reader waits on its writer):
+  // a's probe into b's zero window moved a's snd_nxt past b's edge, so a's
+  // ACKs carry a sequence number b cannot accept. Their ACK fields must still
+  // free b's send buffer, or neither side ever moves again.
+  TcpConfig small = fast_timers();
+  small.rcv_buf = 16 * 1024;
+  Pipe p(small, small);
+  p.connect();
+  REQUIRE(p.run_until([&] { return p.established(); }));
+  auto d = pattern(64 * 1024);
+  p.a.write(d.data(), d.size(), p.now);
+  REQUIRE(p.run_until([&] { return p.a.snd_wnd() == 0; }));
+  p.drop = [](bool from_a, const OutSeg&) { return from_a; };  // a's own ACKs are lost
+  REQUIRE(p.b.write(d.data(), 1000, p.now) == 1000);
+  p.settle(1'000'000);
+  REQUIRE(p.b.snd_una() != p.b.snd_nxt());
+  InSeg ack;
+  ack.seq = p.b.rcv_nxt() + 1448;  // a's snd_nxt after its probe
+  ack.ack = p.b.snd_nxt();
+  ack.flags = kAck;
+  ack.wnd = 1000;
+  p.b.input(ack, p.now);
+  CHECK(p.b.snd_una() == p.b.snd_nxt());
+  CHECK(p.b.readable() == 16 * 1024);  // and no data was taken beyond the window
+}
+
 TEST_CASE("delayed ACK: one segment waits, a second is acknowledged at once", "[tcp]") {
   Pipe p(fast_timers(), fast_timers());
   p.connect();

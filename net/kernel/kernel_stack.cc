@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,6 +12,8 @@
 #include <cerrno>
 
 #include "net/kernel/netpoll.h"
+#include "net/kernel/sockaddr.h"
+#include "net/kernel/tcp_service.h"
 #include "slip/net/stack.h"
 #include "slip/runtime/poll.h"
 #include "slip/runtime/time.h"
@@ -18,23 +21,6 @@
 namespace slip::net {
 namespace kernel {
 namespace {
-
-sockaddr_in to_sockaddr(Endpoint e) noexcept {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(e.port);
-  sa.sin_addr.s_addr = htonl(e.ip.v);
-  return sa;
-}
-
-Endpoint from_sockaddr(const sockaddr_in& sa) noexcept { return {Ipv4Addr(ntohl(sa.sin_addr.s_addr)), ntohs(sa.sin_port)}; }
-
-Endpoint local_of(int fd) noexcept {
-  sockaddr_in sa{};
-  socklen_t l = sizeof sa;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &l);
-  return from_sockaddr(sa);
-}
 
 // Retries op (a syscall returning -1/errno) until it stops saying EAGAIN,
 // parking on fd's readiness in between; ETIMEDOUT past the deadline.
@@ -119,17 +105,11 @@ class KTcp final : public TcpConn {
   }
   void abort() override {
     if (fd_ < 0) return;
-    const linger l{1, 0};  // close(2) with a zero linger sends RST
-    setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    set_reset_on_close(fd_);
     close();
   }
   Endpoint local() const override { return local_of(fd_); }
-  Endpoint remote() const override {
-    sockaddr_in sa{};
-    socklen_t l = sizeof sa;
-    getpeername(fd_, reinterpret_cast<sockaddr*>(&sa), &l);
-    return from_sockaddr(sa);
-  }
+  Endpoint remote() const override { return remote_of(fd_); }
 
  private:
   static constexpr size_t kPeek = 64 * 1024;
@@ -180,7 +160,7 @@ class KUdpSvc final : public UdpService, public ReadyHook {
       msgs_[i].msg_hdr.msg_iovlen = 1;
     }
     np_.hook(fd_, this);
-    on_readable();  // datagrams that beat the hook
+    np_.dispatch(fd_, EPOLLIN);  // datagrams that beat the hook
   }
   ~KUdpSvc() override {
     np_.unhook(fd_);
@@ -195,7 +175,8 @@ class KUdpSvc final : public UdpService, public ReadyHook {
   }
   Endpoint local() const override { return local_of(fd_); }
 
-  void on_readable() noexcept override {
+  void on_ready(uint32_t events) noexcept override {
+    if (!(events & (EPOLLIN | EPOLLERR))) return;
     again_.store(true, std::memory_order_seq_cst);
     while (again_.load(std::memory_order_seq_cst) && !busy_.exchange(true, std::memory_order_acq_rel)) {
       again_.store(false, std::memory_order_seq_cst);
@@ -244,6 +225,17 @@ class KernelStack final : public Stack {
     auto fd = bound_socket(SOCK_DGRAM, port);
     if (!fd) return Error{fd.error()};
     return std::unique_ptr<UdpService>(std::make_unique<KUdpSvc>(np_, *fd, std::move(handler)));
+  }
+  Result<std::unique_ptr<TcpService>> tcp_serve(uint16_t port, TcpHandlers handlers) override {
+    if (!handlers.on_data) return err(EINVAL);
+    auto fd = bound_socket(SOCK_STREAM, port);
+    if (!fd) return Error{fd.error()};
+    if (listen(*fd, SOMAXCONN) != 0) {
+      const int e = errno;
+      close(*fd);
+      return err(e);
+    }
+    return make_tcp_service(np_, *fd, std::move(handlers), cfg_.tcp.rcv_buf, !cfg_.tcp.nagle);
   }
   Result<std::unique_ptr<TcpListener>> tcp_listen(uint16_t port, int backlog) override {
     auto fd = bound_socket(SOCK_STREAM, port);

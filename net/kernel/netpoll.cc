@@ -82,17 +82,21 @@ bool Netpoll::wait(int fd, Dir d, uint32_t seen, uint64_t deadline) {
 
 namespace {
 
+// The counted call of r's hook; false when it has none.
+bool call_hook(Readiness* r, uint32_t events) noexcept {
+  // Announce the call before looking at the hook again, and unhook() clears
+  // the hook before counting calls: one of the two always sees the other.
+  r->hook_calls.fetch_add(1, std::memory_order_seq_cst);
+  ReadyHook* h = r->hook.load(std::memory_order_seq_cst);
+  if (h) h->on_ready(events);
+  r->hook_calls.fetch_sub(1, std::memory_order_release);
+  return h != nullptr;
+}
+
 void wake(Readiness* r, uint32_t events) noexcept {
-  // Plain sockets (no hook) skip the counted path: no read-modify-write per event.
-  if ((events & (EPOLLIN | EPOLLERR)) && r->hook.load(std::memory_order_relaxed)) {
-    // Announce the call before looking at the hook again, and unhook() clears
-    // the hook before counting calls: one of the two always sees the other.
-    r->hook_calls.fetch_add(1, std::memory_order_seq_cst);
-    ReadyHook* h = r->hook.load(std::memory_order_seq_cst);
-    if (h) h->on_readable();
-    r->hook_calls.fetch_sub(1, std::memory_order_release);
-    if (h) events &= ~static_cast<uint32_t>(EPOLLIN);
-  }
+  // Plain sockets (no hook) skip the counted path: no read-modify-write per
+  // event. A hooked socket has no parked uthreads to wake.
+  if (r->hook.load(std::memory_order_relaxed) && call_hook(r, events)) return;
   r->lk.lock();
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
     r->rseq.fetch_add(1, std::memory_order_release);
@@ -116,6 +120,18 @@ void Netpoll::unhook(int fd) noexcept {
     if (rt::in_uthread()) rt::yield();
     else __builtin_ia32_pause();
   }
+}
+
+void Netpoll::unhook_self(int fd) noexcept {
+  Readiness* r = record(fd);
+  r->hook.store(nullptr, std::memory_order_seq_cst);
+  // Calls that loaded the hook before it was cleared return at once (the
+  // hooks make their calls exclusive without waiting).
+  while (r->hook_calls.load(std::memory_order_seq_cst) > 1) __builtin_ia32_pause();
+}
+
+void Netpoll::dispatch(int fd, uint32_t events) noexcept {
+  if (Readiness* r = record(fd)) call_hook(r, events);
 }
 
 unsigned Netpoll::poll(unsigned kthread) noexcept { return block(kthread, 0); }

@@ -15,10 +15,10 @@
 
 namespace slip::net::kernel {
 
-// A socket served run-to-completion (udp_serve): the poller calls it on each
-// readable edge instead of waking parked uthreads.
+// A socket served run-to-completion (udp_serve, tcp_serve): the poller calls
+// it with each edge's epoll events instead of waking parked uthreads.
 struct ReadyHook {
-  virtual void on_readable() noexcept = 0;
+  virtual void on_ready(uint32_t epoll_events) noexcept = 0;
 
  protected:
   ~ReadyHook() = default;
@@ -29,7 +29,7 @@ struct Readiness {
   rt::WaitQueue readers, writers;
   std::atomic<uint32_t> rseq{0}, wseq{0};  // bumped (under lk) on each readiness edge
   std::atomic<ReadyHook*> hook{nullptr};
-  std::atomic<int> hook_calls{0};  // dispatchers inside hook->on_readable()
+  std::atomic<int> hook_calls{0};  // dispatchers inside hook->on_ready()
 };
 
 enum class Dir { read, write };
@@ -48,9 +48,13 @@ class Netpoll final : public rt::Poller {
   // Parks until fd's readiness in d moves past seen, or the deadline; false on timeout.
   bool wait(int fd, Dir d, uint32_t seen, uint64_t deadline);
 
-  // Routes fd's readable edges to h; unhook() returns once no call is running.
+  // Routes fd's edges to h; unhook() returns once no call is running.
   void hook(int fd, ReadyHook* h) noexcept;
   void unhook(int fd) noexcept;
+  // unhook() from inside fd's own hook call: returns once no other call is running.
+  void unhook_self(int fd) noexcept;
+  // Calls fd's hook with events as an edge would (counted, so unhook waits for it).
+  void dispatch(int fd, uint32_t events) noexcept;
 
   unsigned poll(unsigned kthread) noexcept override;
   bool can_block() const noexcept override { return true; }

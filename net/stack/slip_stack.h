@@ -41,6 +41,7 @@ class SlipStack final : public Stack, public rt::Poller {
   Result<std::unique_ptr<UdpConn>> udp_bind(uint16_t port) override;
   Result<std::unique_ptr<UdpService>> udp_serve(uint16_t port, UdpHandler handler) override;
   Result<std::unique_ptr<TcpListener>> tcp_listen(uint16_t port, int backlog) override;
+  Result<std::unique_ptr<TcpService>> tcp_serve(uint16_t port, TcpHandlers handlers) override;
   Result<std::unique_ptr<TcpConn>> tcp_dial(Endpoint remote, uint64_t deadline) override;
   Ipv4Addr ip() const override { return cfg_.ip; }
   void counters(NetCounters& out) const override;
@@ -64,6 +65,8 @@ class SlipStack final : public Stack, public rt::Poller {
   // With tab_lk_ held: port, or a free ephemeral port when 0; EADDRINUSE.
   Result<uint16_t> udp_claim_port(uint16_t port) noexcept;
   // TCP tables; the core lock is held by callers of timer_update.
+  // With tab_lk_ held: port, or a free ephemeral one when 0; EADDRINUSE.
+  Result<uint16_t> tcp_claim_listen_port(uint16_t port) noexcept;
   void tcp_unlisten(uint16_t port) noexcept;
   bool tcp_insert(const FlowKey& k, std::shared_ptr<TcpCore> c) noexcept;
   void tcp_reap(TcpCore* c) noexcept;          // remove once closed (done in poll)

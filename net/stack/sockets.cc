@@ -172,15 +172,21 @@ void TcpCore::emit(void* ctx, const tcp::OutSeg& seg) {
 }
 
 void TcpCore::after(uint64_t now) noexcept {
-  (void)now;
-  const uint32_t ev = tcb_.take_events();
-  if (ev & (tcp::kEvReadable | tcp::kEvClosed)) readers_.wake_all();
-  if (ev & (tcp::kEvWritable | tcp::kEvEstablished | tcp::kEvClosed)) writers_.wake_all();
-  if (parent_ && (ev & (tcp::kEvEstablished | tcp::kEvClosed))) {
-    TcpListenSock* l = parent_;
-    parent_ = nullptr;
-    if (ev & tcp::kEvEstablished && !(ev & tcp::kEvClosed)) l->established(shared_from_this());
-    else l->half_open_gone(this);
+  // A served connection's callbacks may cause more events (close, abort): loop.
+  for (uint32_t ev; (ev = tcb_.take_events()) != 0;) {
+    if (ev & (tcp::kEvReadable | tcp::kEvClosed)) readers_.wake_all();
+    if (ev & (tcp::kEvWritable | tcp::kEvEstablished | tcp::kEvClosed)) writers_.wake_all();
+    if (parent_ && (ev & (tcp::kEvEstablished | tcp::kEvClosed))) {
+      TcpListenSock* l = parent_;
+      parent_ = nullptr;
+      if (ev & tcp::kEvEstablished && !(ev & tcp::kEvClosed)) {
+        if (TcpSvc* s = l->service()) adopt(s, l, now);
+        else l->established(shared_from_this());
+      } else {
+        l->half_open_gone(this);
+      }
+    }
+    if (svc_) serve(ev, now);
   }
   st_->timer_update(this, tcb_.next_deadline());
   if (tcb_.state() == tcp::State::kClosed && !reaped_) {

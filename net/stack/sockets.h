@@ -61,6 +61,32 @@ class UdpSvc final : public UdpService {
   UdpSock sock_;
 };
 
+class TcpCore;
+class TcpSvc;
+
+// What a served TcpCore hands its tcp_serve callbacks (tcp_service.cc). Its
+// calls come only from inside those callbacks, which run with the core's lock
+// held, so they act on the Tcb directly; close and abort wait for the
+// callback to return, so that its return value is applied first.
+class ServedConn final : public TcpServiceConn {
+ public:
+  explicit ServedConn(TcpCore* c) noexcept : c_(c) {}
+  Result<size_t> send(const void* buf, size_t len) noexcept override;
+  void shutdown() noexcept override;
+  void close() noexcept override;
+  void abort() noexcept override;
+  Endpoint local() const noexcept override;
+  Endpoint remote() const noexcept override;
+
+ private:
+  friend class TcpCore;
+  enum class Close : uint8_t { kNone, kClose, kAbort };
+  TcpCore* c_;
+  size_t left_ = 0;           // bytes offered last and left unconsumed
+  bool want_write_ = false;   // a send came up short: on_writable once there is room
+  Close close_ = Close::kNone;
+};
+
 class TcpCore : public std::enable_shared_from_this<TcpCore> {
  public:
   TcpCore(SlipStack* st, const FlowKey& key);
@@ -71,6 +97,8 @@ class TcpCore : public std::enable_shared_from_this<TcpCore> {
   void accept_syn(const tcp::InSeg& syn, uint64_t now, TcpListenSock* parent) noexcept;
   void on_timer(uint64_t now) noexcept;
   void detach_parent() noexcept;
+  // From ~TcpSvc: on_close(kStopped) and an orderly close, unless it ended already.
+  void stop_serving(TcpSvc* svc) noexcept;
 
   // Application side (uthreads).
   Result<bool> connect(uint64_t deadline);
@@ -100,6 +128,19 @@ class TcpCore : public std::enable_shared_from_this<TcpCore> {
   TcpListenSock* parent_ = nullptr;  // until accepted
   bool reaped_ = false;
 
+  // tcp_serve (tcp_service.cc): the service while it serves this connection
+  // (under lk_), and the service's list of its connections (under its lock).
+  friend class ServedConn;
+  friend class TcpSvc;
+  TcpSvc* svc_ = nullptr;
+  ServedConn served_{this};
+  TcpCore *sv_prev_ = nullptr, *sv_next_ = nullptr;
+  bool sv_linked_ = false;
+  void adopt(TcpSvc* s, TcpListenSock* l, uint64_t now) noexcept;
+  void serve(uint32_t ev, uint64_t now) noexcept;
+  void offer(const TcpHandlers& h, uint64_t now) noexcept;
+  void finish(TcpCloseReason why, int err, uint64_t now) noexcept;
+
   template <class Take>
   Result<TcpConn::InplaceRead> receive(uint64_t deadline, bool zero_len, Take take);
 };
@@ -127,7 +168,8 @@ class TcpConnHandle final : public TcpConn {
 
 class TcpListenSock final : public TcpListener {
  public:
-  TcpListenSock(SlipStack* st, uint16_t port, int backlog) : st_(st), port_(port), backlog_(backlog) {}
+  TcpListenSock(SlipStack* st, uint16_t port, int backlog, TcpSvc* svc = nullptr)
+      : st_(st), port_(port), backlog_(backlog), svc_(svc) {}
   ~TcpListenSock() override;
   Result<std::unique_ptr<TcpConn>> accept(uint64_t deadline) override;
   Endpoint local() const override { return {st_->ip(), port_}; }
@@ -136,17 +178,43 @@ class TcpListenSock final : public TcpListener {
   bool admit() noexcept;
   void established(std::shared_ptr<TcpCore> c) noexcept;
   void half_open_gone(TcpCore* c) noexcept;
+  // The service its connections go to instead of accept(), if any.
+  TcpSvc* service() const noexcept { return svc_; }
 
  private:
   SlipStack* st_;
   uint16_t port_;
   size_t backlog_;
+  TcpSvc* svc_;
   rt::SpinLock lk_;
   std::deque<std::shared_ptr<TcpCore>> ready_;
   size_t half_open_ = 0;
   std::vector<TcpCore*> children_;  // half-open, to detach on close
   rt::WaitQueue acceptors_;
   friend class TcpCore;
+};
+
+// tcp_serve's handle: a listener whose established connections are served
+// by callbacks (tcp_service.cc) instead of queued for accept().
+class TcpSvc final : public TcpService {
+ public:
+  TcpSvc(SlipStack* st, uint16_t port, TcpHandlers h);
+  ~TcpSvc() override;
+  Endpoint local() const override { return {st_->ip(), port_}; }
+  TcpListenSock& listener() noexcept { return *lis_; }
+  const TcpHandlers& handlers() const noexcept { return h_; }
+  // The list of live connections; link() fails once the service is stopping.
+  bool link(TcpCore* c) noexcept;
+  void unlink(TcpCore* c) noexcept;
+
+ private:
+  SlipStack* st_;
+  uint16_t port_;
+  TcpHandlers h_;
+  std::unique_ptr<TcpListenSock> lis_;
+  rt::SpinLock lk_;
+  TcpCore* head_ = nullptr;
+  bool stopping_ = false;
 };
 
 }  // namespace slip::net::stack

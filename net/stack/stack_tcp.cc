@@ -62,12 +62,23 @@ void SlipStack::udp_unbind(uint16_t port) noexcept {
   udp_[port] = nullptr;
 }
 
+// Port 0 takes a free one from the ephemeral range, as Linux's listen does.
+Result<uint16_t> SlipStack::tcp_claim_listen_port(uint16_t port) noexcept {
+  for (uint32_t tries = 0; port == 0 && tries <= 65535u; tries++) {
+    const uint16_t p = next_ephemeral_;
+    next_ephemeral_ = next_ephemeral_ >= cfg_.ephemeral_hi ? cfg_.ephemeral_lo : next_ephemeral_ + 1;
+    if (!listeners_[p]) return p;
+  }
+  if (port == 0 || listeners_[port]) return err(EADDRINUSE);
+  return port;
+}
+
 Result<std::unique_ptr<TcpListener>> SlipStack::tcp_listen(uint16_t port, int backlog) {
-  if (port == 0) return err(EINVAL);
   rt::SpinGuard g(tab_lk_);
-  if (listeners_[port]) return err(EADDRINUSE);
-  auto l = std::make_unique<TcpListenSock>(this, port, backlog < 1 ? 1 : backlog);
-  listeners_[port] = l.get();
+  auto p = tcp_claim_listen_port(port);
+  if (!p) return Error{p.error()};
+  auto l = std::make_unique<TcpListenSock>(this, *p, backlog < 1 ? 1 : backlog);
+  listeners_[*p] = l.get();
   return std::unique_ptr<TcpListener>(std::move(l));
 }
 

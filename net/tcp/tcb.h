@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string_view>
 #include <utility>
 
@@ -94,6 +95,11 @@ class Tcb {
   // and a run not taken whole ends the call. Returns the bytes taken.
   using InplaceFn = size_t (*)(void* ctx, const uint8_t* p, size_t n);
   size_t read_inplace(InplaceFn fn, void* ctx, uint64_t now);
+  // The in-order received bytes where they lie, without taking them: at most
+  // two runs (the second only when they wrap the ring).
+  void rcv_peek(std::span<const uint8_t>& first, std::span<const uint8_t>& second) const noexcept;
+  // Drops the first n in-order bytes (taken by a peeking reader); may send a window update.
+  void rcv_take(size_t n, uint64_t now);
   // No more writes: FIN after the buffered data.
   void shutdown_write(uint64_t now);
   // RST and CLOSED at once.

@@ -89,6 +89,23 @@ size_t Tcb::read_inplace(InplaceFn fn, void* ctx, uint64_t now) {
   return taken;
 }
 
+void Tcb::rcv_peek(std::span<const uint8_t>& first, std::span<const uint8_t>& second) const noexcept {
+  first = second = {};
+  if (rcv_.size() == 0) return;
+  const auto [p, len] = rcv_.run_at(0);
+  first = {p, len};
+  if (len < rcv_.size()) {
+    const auto [q, rest] = rcv_.run_at(len);
+    second = {q, rest};
+  }
+}
+
+void Tcb::rcv_take(size_t n, uint64_t now) {
+  n = std::min(n, rcv_.size());
+  rcv_.consume(n);
+  rcv_consumed(n, now);
+}
+
 // Window update once the window grew by enough to matter (RFC 1122 §4.2.3.3).
 void Tcb::rcv_consumed(size_t n, uint64_t now) {
   if (n > 0 && state_ != State::kClosed && state_ != State::kTimeWait) {

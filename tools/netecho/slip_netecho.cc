@@ -2,12 +2,15 @@
 // iokerneld (shared mode, --iokernel) serving UDP and TCP echo and a minimal
 // HTTP page, and optionally dialing out once. It is the Slipstream side of the
 // Linux interop and IOKernel tests and a quick way to poke the stack by hand
-// (ping, curl, nc against it).
+// (ping, curl, nc against it). With --rtc its echo runs to completion in the
+// stack's poll (udp_serve, tcp_serve) instead of on uthreads.
 #include <CLI/CLI.hpp>
 
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <memory>
+#include <span>
 #include <string>
 
 #include "slip/iok/shared_nic.h"
@@ -22,6 +25,7 @@ namespace rt = slip::rt;
 namespace {
 
 std::atomic<bool> g_stop{false};
+bool g_failed = false;  // a service could not start
 
 // Accepts on port until stop, running serve(conn) in a uthread per connection.
 template <typename Serve>
@@ -83,6 +87,31 @@ void serve_udp_echo(net::Stack& st, uint16_t port) {
   });
 }
 
+// --rtc: echo run to completion, with no uthread in the path. TCP bytes are
+// echoed from the kthread that received them; what the send buffer cannot
+// take stays unconsumed (closing the peer's window) and is offered again once
+// there is room.
+net::TcpHandlers rtc_tcp_echo() {
+  net::TcpHandlers h;
+  h.on_data = [](net::TcpServiceConn& c, net::TcpRxBytes d) -> size_t {
+    size_t took = 0;
+    for (std::span<const uint8_t> run : {d.first, d.second}) {
+      if (run.empty()) continue;
+      auto r = c.send(run.data(), run.size());
+      if (!r) {
+        c.abort();
+        return d.size();
+      }
+      took += *r;
+      if (*r < run.size()) break;
+    }
+    return took;
+  };
+  return h;
+}
+
+void rtc_udp_echo(const uint8_t* p, size_t len, net::Endpoint from, net::UdpService& s) { (void)s.send(p, len, from); }
+
 // Dials a TCP echo server, sends msg, and prints whether it came back.
 void dial_once(net::Stack& st, net::Endpoint to, const std::string& msg) {
   auto c = st.tcp_dial(to, slip::now_ns() + 5'000'000'000);
@@ -108,6 +137,7 @@ int main(int argc, char** argv) {
   unsigned kthreads = 1;
   uint16_t echo_port = 7, http_port = 80;
   double duration = 0;
+  bool rtc = false;
   app.add_option("--stack", stack_s, "slip (this project's stack on a DPDK port) or kernel (Linux sockets)")
       ->check(CLI::IsMember({"slip", "kernel"}));
   app.add_option("--vdev", vdev, "DPDK virtual device, e.g. net_tap0,iface=dtap0 (slip stack)");
@@ -123,6 +153,7 @@ int main(int argc, char** argv) {
   app.add_option("--dial", dial_s, "after start, dial this TCP echo server (IP:PORT) once");
   app.add_option("--dial-message", dial_msg, "what --dial sends");
   app.add_option("--duration", duration, "seconds to run (0: until SIGTERM or SIGINT)");
+  app.add_flag("--rtc", rtc, "serve the UDP and TCP echo run to completion (udp_serve, tcp_serve), not from uthreads");
   CLI11_PARSE(app, argc, argv);
 
   const bool kernel = *net::parse_stack_kind(stack_s) == net::StackKind::kernel;
@@ -154,11 +185,26 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, [](int) { g_stop = true; });
   std::signal(SIGINT, [](int) { g_stop = true; });
   auto serve = [&](net::Stack& st, const std::string& where) {
-    serve_udp_echo(st, echo_port);
-    serve_tcp(st, echo_port, echo_conn);
+    std::unique_ptr<net::UdpService> rtc_udp;
+    std::unique_ptr<net::TcpService> rtc_tcp;  // both go before the stack does
+    if (rtc) {
+      auto u = st.udp_serve(echo_port, rtc_udp_echo);
+      auto t = st.tcp_serve(echo_port, rtc_tcp_echo());
+      if (!u || !t) {
+        std::fprintf(stderr, "slip-netecho: run-to-completion echo on :%u: %s\n", echo_port,
+                     (!u ? u.message() : t.message()).c_str());
+        g_failed = true;
+        return;
+      }
+      rtc_udp = std::move(*u);
+      rtc_tcp = std::move(*t);
+    } else {
+      serve_udp_echo(st, echo_port);
+      serve_tcp(st, echo_port, echo_conn);
+    }
     serve_tcp(st, http_port, http_conn);
-    std::printf("slip-netecho: %s on %s: udp+tcp echo :%u, http :%u\n", ip->str().c_str(), where.c_str(),
-                echo_port, http_port);
+    std::printf("slip-netecho: %s on %s: udp+tcp echo :%u%s, http :%u\n", ip->str().c_str(), where.c_str(),
+                echo_port, rtc ? " (run to completion)" : "", http_port);
     std::fflush(stdout);
     if (dial) rt::spawn_detached([&st, &dial, &dial_msg] { dial_once(st, *dial, dial_msg); });
     const uint64_t end = duration > 0 ? slip::now_ns() + static_cast<uint64_t>(duration * 1e9) : UINT64_MAX;
@@ -174,7 +220,7 @@ int main(int argc, char** argv) {
   try {
     if (kernel) {
       rt::run(rc, [&] { serve(*net::make_kernel_stack(sc), "linux sockets"); });
-      return 0;
+      return g_failed ? 1 : 0;
     }
     slip::iok::NicChoice nc;
     nc.mode = iok_socket.empty() ? slip::iok::NicChoice::Mode::kDirect : slip::iok::NicChoice::Mode::kShared;
@@ -192,5 +238,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
   }
-  return 0;
+  return g_failed ? 1 : 0;
 }

@@ -7,11 +7,13 @@
 
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <type_traits>
 #include <utility>
@@ -102,6 +104,109 @@ class UdpService {
 };
 using UdpHandler = std::function<void(const uint8_t* payload, size_t len, Endpoint from, UdpService& svc)>;
 
+// Run-to-completion TCP (IX style), the TCP side of udp_serve: a service's
+// callbacks run on the kthread that received the segment, inside the stack's
+// poll, with no uthread in the path. Calls for one connection never overlap;
+// calls for different connections may run at once on different kthreads.
+// Callbacks must not block (no parking calls, no TcpConn I/O); longer work
+// goes to a uthread. Nothing here throws on the data path.
+
+// Received bytes offered to TcpHandlers::on_data where they lie: on the slip
+// stack in the connection's receive ring (zero-copy; `second` is non-empty
+// only when the bytes wrap the ring), on the kernel stack in a per-connection
+// buffer (one run). Valid only during the call.
+struct TcpRxBytes {
+  std::span<const uint8_t> first, second;
+  size_t size() const noexcept { return first.size() + second.size(); }
+  bool empty() const noexcept { return size() == 0; }
+  uint8_t operator[](size_t i) const noexcept { return i < first.size() ? first[i] : second[i - first.size()]; }
+  // Copies up to n bytes from offset off into out; returns how many.
+  size_t copy(size_t off, void* out, size_t n) const noexcept {
+    auto* o = static_cast<uint8_t*>(out);
+    size_t done = 0;
+    for (std::span<const uint8_t> run : {first, second}) {
+      if (off >= run.size()) {
+        off -= run.size();
+        continue;
+      }
+      const size_t k = std::min(n - done, run.size() - off);
+      std::copy_n(run.data() + off, k, o + done);
+      done += k;
+      off = 0;
+    }
+    return done;
+  }
+};
+
+// Why a served connection ended (TcpHandlers::on_close).
+enum class TcpCloseReason : uint8_t {
+  kPeerFin,  // the peer finished sending (FIN): sends made in on_close still go out, then our FIN
+  kReset,    // the peer reset it (RST; err is ECONNRESET)
+  kError,    // the stack gave up: retransmission or keepalive timeout (err says which)
+  kLocal,    // this side called close() or abort()
+  kStopped,  // the TcpService was destroyed: sends made in on_close still go out, then FIN
+};
+
+// One connection of a TcpService as its callbacks see it: valid from
+// on_accept until on_close returns, and to be used only inside callbacks for
+// this same connection (which never overlap, so it needs no lock).
+class TcpServiceConn {
+ public:
+  // Queues up to len bytes for sending and returns how many fit; never
+  // blocks. Short (possibly 0) when the send buffer is full; on_writable
+  // follows once there is room again. EPIPE after shutdown() or close(), the
+  // connection's error (ECONNRESET, ETIMEDOUT) once it died.
+  virtual Result<size_t> send(const void* buf, size_t len) noexcept = 0;
+  // FIN after the queued bytes; receiving goes on.
+  virtual void shutdown() noexcept = 0;
+  // Once the callback returns: the queued bytes, then FIN, finished by the
+  // stack in the background (RST instead when received bytes were left
+  // unconsumed, as TcpConn::close). on_close(kLocal) follows at once.
+  virtual void close() noexcept = 0;
+  // Once the callback returns: RST. on_close(kLocal) follows at once.
+  virtual void abort() noexcept = 0;
+  virtual Endpoint local() const noexcept = 0;
+  virtual Endpoint remote() const noexcept = 0;
+  // The application's per-connection state (nullptr until set).
+  void* context() const noexcept { return ctx_; }
+  void set_context(void* c) noexcept { ctx_ = c; }
+
+ protected:
+  ~TcpServiceConn() = default;
+
+ private:
+  void* ctx_ = nullptr;
+};
+
+struct TcpHandlers {
+  // A new, established connection; false refuses it (RST, and no on_close).
+  // Empty: every connection is accepted.
+  std::function<bool(TcpServiceConn& c)> on_accept;
+  // Required. Bytes received and not yet consumed; returns how many it
+  // consumed, from the front. What it leaves stays in the receive buffer and
+  // is offered again, together with what arrives next; it is also offered
+  // again at once while a call consumes some but not all, and after
+  // on_writable. A buffer full of unconsumed bytes (TcpConfig::rcv_buf)
+  // stops the peer: consume, or close.
+  std::function<size_t(TcpServiceConn& c, TcpRxBytes data)> on_data;
+  // Optional. After a short send(), once the send buffer has room again (at
+  // least half of it free on the slip stack; the kernel's EPOLLOUT).
+  std::function<void(TcpServiceConn& c)> on_writable;
+  // Optional. Exactly once for each accepted connection, whatever ended it;
+  // the connection is gone when it returns. err: errno for kReset and kError, else 0.
+  std::function<void(TcpServiceConn& c, TcpCloseReason why, int err)> on_close;
+};
+
+// tcp_serve's handle.
+class TcpService {
+ public:
+  // Stops accepting, ends each live connection with on_close(kStopped) and
+  // an orderly close (as TcpServiceConn::close), and returns once no callback
+  // runs, so it must not be destroyed from one of its own callbacks.
+  virtual ~TcpService() = default;
+  virtual Endpoint local() const = 0;
+};
+
 struct StackConfig {
   Ipv4Addr ip;
   uint8_t prefix_len = 24;
@@ -125,7 +230,11 @@ class Stack {
   virtual Result<std::unique_ptr<UdpConn>> udp_bind(uint16_t port) = 0;
   // Port 0 picks an ephemeral port. See UdpService for the handler's rules.
   virtual Result<std::unique_ptr<UdpService>> udp_serve(uint16_t port, UdpHandler handler) = 0;
+  // Port 0 picks an ephemeral port (local() says which).
   virtual Result<std::unique_ptr<TcpListener>> tcp_listen(uint16_t port, int backlog = 128) = 0;
+  // Run-to-completion TCP on port (0: an ephemeral one, as tcp_listen); see
+  // TcpHandlers. EINVAL without on_data.
+  virtual Result<std::unique_ptr<TcpService>> tcp_serve(uint16_t port, TcpHandlers handlers) = 0;
   virtual Result<std::unique_ptr<TcpConn>> tcp_dial(Endpoint remote, uint64_t deadline = kNoDeadline) = 0;
   virtual Ipv4Addr ip() const = 0;
   // Sum of the per-kthread counters.

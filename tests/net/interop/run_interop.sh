@@ -3,10 +3,11 @@
 # network namespace made for the test (198.18.0.0/24 inside it); Linux ping,
 # curl, nc and Python sockets talk to it, it dials a Linux server, and a tshark
 # capture of the whole session must show no malformed packets or bad checksums.
-#   run_interop.sh SLIP_NETECHO
+#   run_interop.sh SLIP_NETECHO [NETECHO_FLAGS...]   (e.g. --rtc: the echo run to completion)
 # Exits 77 (meson: skipped) with the reason when root, TUN or a tool is missing.
 set -u
-netecho=${1:?usage: run_interop.sh SLIP_NETECHO}
+netecho=${1:?usage: run_interop.sh SLIP_NETECHO [NETECHO_FLAGS...]}
+shift
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; failed=1; }
 
@@ -51,7 +52,7 @@ py_pid=$!
 for _ in $(seq 100); do in_ns ss -Htln 'sport = :9000' | grep -q . && break; sleep 0.05; done
 
 ip netns exec "$ns" "$netecho" --vdev "net_tap0,iface=$tap" --ip 198.18.0.2 --file-prefix "$prefix" \
-  --dial 198.18.0.1:9000 --dial-message "hello linux" >"$work/slip.log" 2>&1 &
+  --dial 198.18.0.1:9000 --dial-message "hello linux" "$@" >"$work/slip.log" 2>&1 &
 slip_pid=$!
 for _ in $(seq 100); do in_ns ip link show "$tap" >/dev/null 2>&1 && break; sleep 0.1; done
 in_ns ip link show "$tap" >/dev/null 2>&1 || { cat "$work/slip.log"; fail "tap device never appeared"; exit 1; }

@@ -10,52 +10,16 @@
 
 #include "slip/net/stack.h"
 #include "tests/net/inplace_check.h"
+#include "tests/net/stack/stack_test_util.h"
 #include "slip/net/wire.h"
 #include "slip/runtime/runtime.h"
 #include "slip/runtime/sync.h"
 
 using namespace slip::net;
+using namespace slip::net::test;
 namespace rt = slip::rt;
 
 namespace {
-
-const MacAddr kMacA{{0x02, 0, 0, 0, 0, 0x0a}};
-const MacAddr kMacB{{0x02, 0, 0, 0, 0, 0x0b}};
-const Ipv4Addr kIpA = Ipv4Addr::of(198, 18, 0, 1);
-const Ipv4Addr kIpB = Ipv4Addr::of(198, 18, 0, 2);
-
-StackConfig config(Ipv4Addr ip) {
-  StackConfig c;
-  c.ip = ip;
-  c.tcp.rto_min_ns = 5'000'000;  // the wire's round trip is microseconds
-  c.tcp.rto_initial_ns = 20'000'000;
-  c.tcp.delack_ns = 1'000'000;
-  c.tcp.time_wait_ns = 10'000'000;
-  c.arp_retry_ns = 20'000'000;
-  return c;
-}
-
-// Runs body(a, b) on a 2-kthread runtime with two hosts joined by a wire.
-void with_hosts(const WireFaults& faults, const std::function<void(Stack&, Stack&, TestWire&)>& body) {
-  rt::Config rc;
-  rc.kthreads = 2;
-  rc.pin_kthreads = false;
-  rt::run(rc, [&] {
-    TestWire wire(kMacA, kMacB, faults);
-    auto a = make_slip_stack(wire.end_a(), config(kIpA));
-    auto b = make_slip_stack(wire.end_b(), config(kIpB));
-    body(*a, *b, wire);
-  });
-}
-
-std::vector<uint8_t> pattern(size_t n, uint32_t seed) {
-  std::vector<uint8_t> v(n);
-  std::mt19937 rng(seed);
-  for (auto& x : v) x = static_cast<uint8_t>(rng());
-  return v;
-}
-
-uint64_t deadline_in(uint64_t ns) { return slip::now_ns() + ns; }
 
 // Streaming SHA-256 through OpenSSL's EVP interface.
 class Sha256 {
@@ -115,10 +79,12 @@ TEST_CASE("UDP echo between two stacks, with ARP resolution", "[stack]") {
 
 TEST_CASE("udp_serve: the handler runs in the receive path, zero-copy, and stops on destruction", "[stack]") {
   with_hosts({}, [](Stack& a, Stack& b, TestWire&) {
-    std::atomic<int> calls{0}, in_uthread{0};
+    std::atomic<int> calls{0}, off_kthread{0};
     auto svc = b.udp_serve(7, [&](const uint8_t* p, size_t len, Endpoint from, UdpService& s) {
       calls++;
-      if (rt::in_uthread()) in_uthread++;
+      // A poll may run while a uthread is current (from yield), so check the
+      // thread, not in_uthread(): the handler runs on a runtime kthread.
+      if (rt::kthread_index() < 0) off_kthread++;
       (void)s.send(p, len, from);
     });
     REQUIRE(svc);
@@ -134,7 +100,7 @@ TEST_CASE("udp_serve: the handler runs in the receive path, zero-copy, and stops
       CHECK(std::string(buf, *n) == msg);
     }
     CHECK(calls == 100);
-    CHECK(in_uthread == 0);
+    CHECK(off_kthread == 0);
     for (int i = 0; i < 20; i++) (void)(*cli)->write_to("x", 1, {kIpB, 7});
     svc->reset();  // with datagrams in flight
     const int after = calls.load();
@@ -196,6 +162,29 @@ TEST_CASE("TCP echo, orderly close and EOF", "[stack]") {
     auto n = (*c)->read(buf, sizeof buf, deadline_in(5'000'000'000));
     REQUIRE(n);
     CHECK(*n == 0);  // the server saw our FIN, closed, and we read EOF
+    srv.join();
+  });
+}
+
+TEST_CASE("TCP listen on port 0 takes a free ephemeral port, as Linux does", "[stack]") {
+  with_hosts({}, [](Stack& a, Stack& b, TestWire&) {
+    auto l1 = b.tcp_listen(0);
+    auto l2 = b.tcp_listen(0);
+    REQUIRE(l1);
+    REQUIRE(l2);
+    const uint16_t p1 = (*l1)->local().port, p2 = (*l2)->local().port;
+    CHECK(p1 >= 49152);
+    CHECK(p2 >= 49152);
+    CHECK(p1 != p2);
+    CHECK(b.tcp_listen(p1).error() == EADDRINUSE);
+    auto srv = rt::spawn([&] {
+      if (auto c = (*l2)->accept(deadline_in(5'000'000'000))) (void)(*c)->write_full("hi", 2);
+    });
+    auto c = a.tcp_dial({kIpB, p2}, deadline_in(5'000'000'000));
+    REQUIRE(c);
+    char buf[2];
+    REQUIRE((*c)->read_full(buf, 2, deadline_in(5'000'000'000)));
+    CHECK(std::string(buf, 2) == "hi");
     srv.join();
   });
 }

@@ -6,16 +6,24 @@
 
 #include <cstdio>
 #include <exception>
+#include <string>
+#include <vector>
 
 #include "slip/iok/shared_nic.h"
+#include "slip/net/eal_args.h"
 #include "slip/runtime/runtime.h"
 
 namespace slip::app {
 namespace {
 
 std::string port_name_of(const StackOptions& o) {
-  // "net_memif0,role=server,..." names the ethdev "net_memif0".
-  return !o.port_name.empty() ? o.port_name : o.vdev.substr(0, o.vdev.find(','));
+  if (!o.port_name.empty()) return o.port_name;
+  // "net_memif0,role=server,..." names the ethdev "net_memif0"; "3b:00.0,k=v" is "0000:3b:00.0".
+  if (!o.pci.empty()) {
+    const std::string addr = o.pci.substr(0, o.pci.find(','));
+    return net::is_pci_address(addr) ? net::normalize_pci(addr) : addr;
+  }
+  return o.vdev.substr(0, o.vdev.find(','));
 }
 
 int fail(std::string_view prog, const std::string& what, int code) {
@@ -33,9 +41,17 @@ void add_stack_options(CLI::App& app, StackOptions& o, bool offer_spin) {
   app.add_option("--vdev", o.vdev,
                  "slip, direct mode: the DPDK device of this process's own port, e.g. net_tap0,iface=slip0 or "
                  "net_memif0,role=server,socket=/tmp/s.sock");
-  app.add_option("--port-name", o.port_name, "slip: ethdev name of the port (default: the --vdev name before the first comma)");
+  app.add_option("--pci", o.pci,
+                 "slip, direct mode: a PCI NIC of this process's own, e.g. 0000:3b:00.0 or 3b:00.0, devargs after a "
+                 "comma (mlx5: keep the kernel driver; ice, ixgbe, ...: bind it to vfio-pci)");
+  app.add_option("--eal-args", o.eal_args,
+                 "slip, direct mode: more EAL arguments, split at whitespace (no quoting), e.g. \"-l 2 -n 4\"; "
+                 "hugepages are used when free unless this has --no-huge");
+  app.add_option("--port-name", o.port_name,
+                 "slip: ethdev name of the port (default: the --vdev name before the first comma, or the PCI address)");
   app.add_option("--iokernel", o.iokernel,
-                 "slip, shared mode: iokerneld's control socket (e.g. /run/slip/iokernel.sock) instead of --vdev");
+                 "slip, shared mode: iokerneld's control socket (e.g. /run/slip/iokernel.sock) instead of --vdev or "
+                 "--pci");
   app.add_option("--ip", o.ip, "this host's IPv4 address (required for slip; kernel binds to any address without it)");
   app.add_option("--prefix-len", o.prefix_len, "subnet prefix length")->check(CLI::Range(0, 32))->capture_default_str();
   app.add_option("--file-prefix", o.file_prefix, "slip, direct mode: DPDK --file-prefix (unique per process)");
@@ -54,8 +70,19 @@ std::string describe(const StackOptions& o) {
 int run_on_stack(std::string_view prog, const StackOptions& o, net::StackConfig sc,
                  const std::function<void(net::Stack&)>& fn) {
   const bool kernel = o.stack == "kernel";
-  if (!kernel && o.vdev.empty() == o.iokernel.empty())
-    return fail(prog, "--stack slip needs exactly one of --vdev (direct mode) and --iokernel (shared mode)", 2);
+  if (!kernel && !o.vdev.empty() + !o.pci.empty() + !o.iokernel.empty() != 1)
+    return fail(prog,
+                "--stack slip needs exactly one of --vdev (direct mode, a virtual device), --pci (direct mode, a NIC) "
+                "and --iokernel (shared mode)",
+                2);
+  if (!o.eal_args.empty() && (kernel || !o.iokernel.empty()))
+    return fail(prog, "--eal-args is for direct mode (--stack slip with --vdev or --pci): no DPDK starts here", 2);
+  std::vector<std::string> eal_args;
+  try {
+    eal_args = net::split_eal_args(o.eal_args);
+  } catch (const std::exception& e) {
+    return fail(prog, e.what(), 2);
+  }
   if (!kernel && o.ip.empty()) return fail(prog, "--stack slip needs --ip (this host's address on the port)", 2);
   if (!o.ip.empty()) {
     auto ip = net::Ipv4Addr::parse(o.ip);
@@ -82,6 +109,8 @@ int run_on_stack(std::string_view prog, const StackOptions& o, net::StackConfig 
     iok::NicChoice nc;
     nc.mode = o.iokernel.empty() ? iok::NicChoice::Mode::kDirect : iok::NicChoice::Mode::kShared;
     nc.vdev = o.vdev;
+    nc.pci = o.pci;
+    nc.eal_args = std::move(eal_args);
     nc.port_name = port_name_of(o);
     nc.file_prefix = !o.file_prefix.empty() ? o.file_prefix : std::string(prog) + "-" + std::to_string(::getpid());
     nc.shared.socket = o.iokernel;

@@ -1,7 +1,7 @@
 // The flags every Slipstream app and tool shares to pick its network stack,
 // and the start-up they lead to: Linux sockets (--stack kernel), Slipstream's
-// stack on a DPDK port of the process's own (--stack slip --vdev ...: direct
-// mode), or on iokerneld's rings (--stack slip --iokernel SOCKET: shared
+// stack on a DPDK port of the process's own (--stack slip --vdev ... or --pci
+// ...: direct mode), or on iokerneld's rings (--stack slip --iokernel SOCKET: shared
 // mode). One place, so every binary offers the same choices with the same
 // words and the same errors.
 #pragma once
@@ -22,14 +22,15 @@ namespace slip::app {
 struct StackOptions {
   explicit StackOptions(std::string default_stack = "kernel") : stack(std::move(default_stack)) {}
   std::string stack;  // "slip" or "kernel"
-  std::string vdev, port_name, ip, file_prefix, iokernel;
+  std::string vdev, pci, port_name, ip, file_prefix, iokernel;
+  std::string eal_args;  // direct mode: more EAL arguments, split at whitespace (no quoting)
   int prefix_len = 24;
   unsigned kthreads = 1;
   bool spin = false;
 };
 
-// Adds --stack, --vdev, --port-name, --iokernel, --ip, --prefix-len,
-// --file-prefix, --kthreads, and --spin when offer_spin.
+// Adds --stack, --vdev, --pci, --eal-args, --port-name, --iokernel, --ip,
+// --prefix-len, --file-prefix, --kthreads, and --spin when offer_spin.
 void add_stack_options(CLI::App& app, StackOptions& o, bool offer_spin = false);
 
 // Checks the flags together, starts the runtime (kthreads, spin) with the
@@ -39,7 +40,8 @@ void add_stack_options(CLI::App& app, StackOptions& o, bool offer_spin = false);
 int run_on_stack(std::string_view prog, const StackOptions& o, net::StackConfig sc,
                  const std::function<void(net::Stack&)>& fn);
 
-// Where the stack runs, for ready lines (no spaces): "kernel", "slip:net_tap0", "slip:iokerneld:/run/...".
+// Where the stack runs, for ready lines (no spaces): "kernel", "slip:net_tap0", "slip:0000:3b:00.0",
+// "slip:iokerneld:/run/...".
 std::string describe(const StackOptions& o);
 
 }  // namespace slip::app

@@ -1,5 +1,6 @@
 // The switch between direct mode (a DPDK port of this process's own) and
 // shared mode (iokerneld's rings), and connect_iokernel.
+#include <cstdio>
 #include <memory>
 #include <stdexcept>
 
@@ -12,11 +13,20 @@ std::unique_ptr<net::Nic> connect_iokernel(const SharedNicConfig& cfg) { return 
 
 std::unique_ptr<net::Nic> open_nic(const NicChoice& c) {
   if (c.mode == NicChoice::Mode::kShared) return connect_iokernel(c.shared);
-  if (c.vdev.empty() && c.port_name.empty())
-    throw std::invalid_argument("direct mode needs a DPDK device (--vdev) or a port name; or use shared mode");
-  net::eal_init(net::eal_args_for_test(c.vdev, c.file_prefix));
+  if (c.vdev.empty() && c.pci.empty())
+    throw std::invalid_argument("direct mode needs a DPDK device: --pci ADDR (a NIC) or --vdev DEV (a virtual "
+                                "device); or use shared mode (--iokernel SOCKET)");
+  net::EalPortSpec spec;
+  spec.vdev = c.vdev;
+  spec.pci = c.pci;
+  spec.file_prefix = c.file_prefix;
+  spec.extra = c.eal_args;
+  spec.huge = c.huge;
+  const net::EalPlan plan = net::eal_args_for_port(spec);
+  std::fprintf(stderr, "slip: direct mode on %s: %s\n", plan.port_name.c_str(), plan.memory_note.c_str());
+  net::eal_init(plan.args);
   net::DpdkPortConfig pc;
-  pc.name = !c.port_name.empty() ? c.port_name : c.vdev.substr(0, c.vdev.find(','));
+  pc.name = !c.port_name.empty() ? c.port_name : plan.port_name;
   return std::make_unique<net::DpdkPort>(pc);
 }
 

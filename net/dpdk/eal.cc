@@ -1,11 +1,7 @@
 // EAL start-up once per process, and registration of non-EAL threads.
-#include <dirent.h>
-#include <sched.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -55,57 +51,7 @@ std::string eal_fix_hint(int err) {
   }
 }
 
-// The first CPU this process may run on, for -l in test arguments.
-int first_allowed_cpu() noexcept {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) != 0) return 0;
-  for (int c = 0; c < CPU_SETSIZE; c++)
-    if (CPU_ISSET(c, &set)) return c;
-  return 0;
-}
-
-uint64_t read_u64_file(const std::string& path) noexcept {
-  std::ifstream f(path);
-  uint64_t v = 0;
-  if (!(f >> v)) return 0;
-  return v;
-}
-
 }  // namespace
-
-uint64_t free_hugepages() noexcept {
-  // sysfs lists every page size; /proc/meminfo only the default one.
-  const char* dir = "/sys/kernel/mm/hugepages";
-  if (DIR* d = opendir(dir)) {
-    uint64_t total = 0;
-    while (dirent* e = readdir(d)) {
-      if (std::string(e->d_name).rfind("hugepages-", 0) == 0)
-        total += read_u64_file(std::string(dir) + "/" + e->d_name + "/free_hugepages");
-    }
-    closedir(d);
-    return total;
-  }
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key;
-  uint64_t v = 0;
-  while (meminfo >> key) {
-    if (key == "HugePages_Free:" && meminfo >> v) return v;
-    meminfo.ignore(256, '\n');
-  }
-  return 0;
-}
-
-std::vector<std::string> eal_args_for_test(const std::string& vdev, const std::string& prefix) {
-  std::vector<std::string> a = {"--no-huge", "-m", "256", "--no-pci", "--no-telemetry", "--no-shconf",
-                                "-l", std::to_string(first_allowed_cpu()),
-                                "--file-prefix", prefix, "--log-level=warning"};
-  if (!vdev.empty()) {
-    a.push_back("--vdev");
-    a.push_back(vdev);
-  }
-  return a;
-}
 
 bool eal_initialized() noexcept {
   std::lock_guard lk(g_mu);
@@ -130,13 +76,22 @@ void eal_init(const std::vector<std::string>& args) {
   for (auto& s : g_argv_keep) argv.push_back(s.data());
   argv.push_back(nullptr);
 
-  if (rte_eal_init(static_cast<int>(argv.size() - 1), argv.data()) < 0) {
+  const int argc = static_cast<int>(argv.size() - 1);
+  const int used = rte_eal_init(argc, argv.data());
+  if (used < 0) {
     const int err = rte_errno;
     throw std::runtime_error("eal_init: rte_eal_init(" + join(args) + ") failed: " + rte_strerror(err) +
                              ": " + eal_fix_hint(err));
   }
   g_args = args;
   g_done = true;
+  // EAL parses options only; it moves the words it did not use after them.
+  if (used < argc - 1) {
+    std::vector<std::string> unused(argv.begin() + used + 1, argv.begin() + argc);
+    throw std::runtime_error("eal_init: EAL started, but [" + join(unused) + "] in [" + join(args) +
+                             "] are not EAL options and were ignored: remove them (an option's value goes right "
+                             "after it; dpdk-testpmd --help lists the EAL options)");
+  }
 }
 
 void register_thread() {

@@ -1,6 +1,10 @@
 // DpdkPort: a Nic over one ethdev port. Set-up reads what the PMD can do and
 // asks for no more; the data path is rte_eth_rx_burst/tx_burst plus the
 // PacketBuf <-> mbuf sync in buf_dpdk.cc.
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <bitset>
 #include <cstring>
@@ -35,22 +39,45 @@ void unclaim_port(uint16_t id) noexcept {
 
 std::string err_text(int ret) { return rte_strerror(ret < 0 ? -ret : ret); }
 
-// The port id for cfg, or a message listing the ports that exist.
+// What sysfs says about PCI device addr: why DPDK may not have taken it.
+std::string pci_device_hint(const std::string& addr) {
+  const std::string dev = "/sys/bus/pci/devices/" + addr;
+  struct stat st;
+  if (stat(dev.c_str(), &st) != 0) return "there is no PCI device " + addr + " on this host (lspci -D lists them)";
+  char link[PATH_MAX];
+  const ssize_t n = readlink((dev + "/driver").c_str(), link, sizeof link - 1);
+  if (n <= 0) return addr + " has no driver";
+  link[n] = 0;
+  const std::string drv = std::strrchr(link, '/') ? std::strrchr(link, '/') + 1 : link;
+  if (drv == "vfio-pci" || drv == "uio_pci_generic" || drv == "igb_uio")
+    return addr + " is bound to " + drv + ", yet no PMD took it: is DPDK's driver for this NIC installed? "
+                  "(EAL log above)";
+  if (drv == "mlx5_core") return addr + " is an mlx5 NIC (mlx5_core): see the mlx5 PMD's log above";
+  return addr + " is bound to the kernel driver " + drv;
+}
+
+// The port id for cfg, or a message listing the ports DPDK found and how a
+// missing one is usually made to appear.
 uint16_t find_port(const DpdkPortConfig& cfg) {
-  std::string names;
-  for (const auto& n : DpdkPort::port_names()) names += (names.empty() ? "" : ", ") + n;
-  if (names.empty()) names = "none";
-  const std::string fix =
-      " (available: " + names +
-      "): pass an EAL --vdev for it (e.g. --vdev=net_tap0,iface=NAME) or bind the NIC to a DPDK driver";
+  // DPDK names a PCI port by its full address: "3b:00.0" is "0000:3b:00.0".
+  const bool pci = is_pci_address(cfg.name);
+  const std::string name = pci ? normalize_pci(cfg.name) : cfg.name;
   uint16_t id = cfg.port_id;
-  if (!cfg.name.empty()) {
-    if (rte_eth_dev_get_port_by_name(cfg.name.c_str(), &id) != 0)
-      throw std::runtime_error("DpdkPort: no DPDK port named \"" + cfg.name + "\"" + fix);
-  } else if (!rte_eth_dev_is_valid_port(id)) {
-    throw std::runtime_error("DpdkPort: no DPDK port with id " + std::to_string(id) + fix);
+  if (name.empty() ? rte_eth_dev_is_valid_port(id) : rte_eth_dev_get_port_by_name(name.c_str(), &id) == 0) return id;
+  std::string found;
+  for (const auto& n : DpdkPort::port_names()) found += (found.empty() ? "" : ", ") + n;
+  const std::string what = name.empty() ? "with id " + std::to_string(id) : "named \"" + name + "\"";
+  std::string msg = "DpdkPort: no DPDK port " + what + " found; ports DPDK found (" +
+                    std::to_string(rte_eth_dev_count_avail()) + "): " + (found.empty() ? "none" : found) + "; ";
+  if (pci) {
+    msg += pci_device_hint(name) + "; bind the device to vfio-pci (dpdk-devbind.py -b vfio-pci " + name +
+           ") or, for mlx5, keep the kernel driver (mlx5_core) and install rdma-core (Debian: ibverbs-providers) "
+           "and the mlx5 PMD (librte-net-mlx5-23)";
+  } else {
+    msg += "pass the device to EAL (--pci ADDR for a NIC, --vdev for a virtual device, e.g. net_tap0,iface=NAME), "
+           "or name one of the ports found (--port-name)";
   }
-  return id;
+  throw std::runtime_error(msg);
 }
 
 // Whether every segment of the chain is an mbuf (not from a heap pool).

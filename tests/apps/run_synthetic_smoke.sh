@@ -181,6 +181,12 @@ echo "== bad flags"
 ((rc == 2)) || fail "--proto sctp exited $rc, want 2"
 "$bin" --stack slip --ip 10.0.0.1 >/dev/null 2>&1; rc=$?
 ((rc == 2)) || fail "--stack slip without --vdev exited $rc, want 2"
+out=$("$bin" --stack slip --vdev net_ring0 --pci 3b:00.0 --ip 10.0.0.1 2>&1); rc=$?
+((rc == 2)) && grep -q "exactly one of --vdev" <<<"$out" || fail "--vdev with --pci: rc $rc, want 2: $out"
+out=$("$bin" --stack slip --pci 3b:00.0 --eal-args "-n '4'" --ip 10.0.0.1 2>&1); rc=$?
+((rc == 2)) && grep -q "quotes are not interpreted" <<<"$out" || fail "--eal-args with quotes: rc $rc, want 2: $out"
+out=$("$bin" --stack slip --pci 3b:00 --ip 10.0.0.1 2>&1); rc=$?
+((rc == 1)) && grep -q '"3b:00" is not a PCI address' <<<"$out" || fail "--pci 3b:00: rc $rc, want 1: $out"
 
 echo "== slip stack on DPDK memif"
 if [[ $(id -u) -ne 0 ]]; then

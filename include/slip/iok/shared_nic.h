@@ -18,7 +18,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "slip/net/addr.h"
 #include "slip/net/nic.h"
@@ -44,8 +46,14 @@ std::unique_ptr<net::Nic> connect_iokernel(const SharedNicConfig& cfg);
 // Direct or shared, as a config file or command line says.
 struct NicChoice {
   enum class Mode { kDirect, kShared } mode = Mode::kDirect;
-  // Direct: a DPDK port this process opens (EAL with the test arguments).
-  std::string vdev, port_name, file_prefix = "slip-runtime";
+  // Direct: a DPDK port this process opens: a virtual device (vdev) or a PCI
+  // NIC (pci, "0000:3b:00.0" or "3b:00.0", devargs after a comma), with EAL
+  // arguments from net::eal_args_for_port (eal_args: the user's own, already
+  // split; huge unset: hugepages when free). port_name defaults to the
+  // device's ethdev name.
+  std::string vdev, pci, port_name, file_prefix = "slip-runtime";
+  std::vector<std::string> eal_args;
+  std::optional<bool> huge;
   // Shared: everything about the daemon and the registration.
   SharedNicConfig shared;
 };

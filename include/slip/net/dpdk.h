@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "slip/net/buf.h"
+#include "slip/net/eal_args.h"  // eal_args_for_port, eal_args_for_test, free_hugepages
 #include "slip/net/nic.h"
 
 namespace slip::net {
@@ -34,25 +35,11 @@ struct EalOptions {
 // arguments does nothing, one with other arguments throws. Throws with the
 // cause and a fix when rte_eal_init fails, or when hugepages are needed but
 // none are free. The calling thread becomes the EAL main lcore (and is pinned
-// to its CPU by EAL).
+// to its CPU by EAL). Arguments that are not EAL options (a stray word) are
+// an error too, though EAL has started by then.
 void eal_init(const std::vector<std::string>& args);
 inline void eal_init(const EalOptions& o) { eal_init(o.args); }
 bool eal_initialized() noexcept;
-
-// Arguments for tests and small setups on machines without hugepages:
-// "--no-huge -m 256 --no-pci --no-telemetry --no-shconf -l CPU --file-prefix
-// PREFIX --log-level=warning --vdev VDEV", CPU being the first one this process
-// may run on. --no-huge is chosen always, so tests behave the same with or
-// without hugepages; --no-shconf writes no shared config (a crashed test leaves
-// only an empty /var/run/dpdk/PREFIX) and rules out secondary processes. The
-// prefix must still be unique per process (include getpid()). An empty vdev
-// adds no --vdev.
-std::vector<std::string> eal_args_for_test(const std::string& vdev, const std::string& prefix);
-
-// Free hugepages of every size (sysfs; /proc/meminfo HugePages_Free as a
-// fallback); 0 when none or unreadable. eal_init refuses to start without
-// --no-huge when this is 0, with a message saying to run tools/setup.
-uint64_t free_hugepages() noexcept;
 
 // Runtime kthreads are not EAL lcores. A thread that uses a port or a DPDK pool
 // should call this first: it gets an lcore id, so mempool per-lcore caches

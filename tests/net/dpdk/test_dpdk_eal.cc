@@ -1,5 +1,6 @@
 // Set-up errors of the DPDK backend name their cause and the fix. Hidden tag:
-// it must run in a process where EAL has not started (run_dpdk_test.sh eal).
+// it must run in a process where EAL has not started (run_dpdk_test.sh
+// eal_errors); it ends with EAL running (--no-pci, no vdev: no ports).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -41,6 +42,18 @@ TEST_CASE("DPDK set-up errors say what went wrong and how to fix it", "[dpdk][.e
     CHECK_THAT(e.what(), Contains("rte_eal_init") && Contains("--no-such-eal-option") && Contains("bad EAL arguments"));
   }
   CHECK_FALSE(eal_initialized());
+
+  // Last, as EAL then runs: a stray word is named, though EAL started.
+  auto stray = eal_args_for_test("", dpdk_test::file_prefix("eal_errors"));
+  stray.push_back("stray-word");
+  CHECK_THROWS_WITH(eal_init(stray), Contains("[stray-word]") && Contains("not EAL options"));
+  CHECK(eal_initialized());
+  // A PCI port EAL did not take: the ports it found and how to bind one.
+  cfg.name = "3b:00.0";
+  CHECK_THROWS_WITH(DpdkPort(cfg), Contains("no DPDK port named \"0000:3b:00.0\" found; ports DPDK found (0): none") &&
+                                       Contains("vfio-pci") && Contains("rdma-core"));
+  cfg.name = "net_ring7";
+  CHECK_THROWS_WITH(DpdkPort(cfg), Contains("no DPDK port named \"net_ring7\"") && Contains("--vdev"));
 }
 
 }  // namespace

@@ -178,6 +178,8 @@ void ShmPktPool::make_pool(const ShmPktPoolConfig& cfg) {
     throw std::runtime_error(who + "an mbuf's buffer lies outside the region: DPDK placed it elsewhere (a bug here)");
 }
 
+size_t ShmPktPool::free_bufs() const noexcept { return mp_ ? rte_mempool_avail_count(mp_) : 0; }
+
 ShmPktPool::~ShmPktPool() {
   if (mp_) rte_mempool_free(mp_);
   if (heap_added_) rte_malloc_heap_memory_remove(name_.c_str(), base_, size_);

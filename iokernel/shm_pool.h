@@ -80,6 +80,8 @@ class ShmPktPool {
   // Buffers in the pool, and a buffer's index (0..n_bufs-1) by offset, or
   // -1: the key for per-runtime ownership tracking.
   size_t n_bufs() const noexcept { return bufs_.size(); }
+  // Buffers free in the mempool, its per-lcore caches included.
+  size_t free_bufs() const noexcept;
   long index_of(uint64_t buf_off) const noexcept;
 
   // Maps the region for DMA by the device behind port_id (rte_dev_dma_map),

@@ -361,6 +361,9 @@ void block_current(Kthread* k, PostSwitch action, SpinLock* lock) {
 void kthread_main(Runtime* rt, Kthread* k) {
   set_this_kthread(k);
   pin(rt, k);
+  char name[16];
+  std::snprintf(name, sizeof name, "slip-k%u", k->index);  // for top -H, perf and the tests
+  pthread_setname_np(pthread_self(), name);
   pthread_attr_t attr;
   if (pthread_getattr_np(pthread_self(), &attr) == 0) {
     void* lo = nullptr;

@@ -3,6 +3,7 @@
 // Nic; what else can run concurrently is a release() of an rx buffer on any
 // thread (returns, under ret_lk_) and completion reaping from both rx and tx
 // (comp_lk_, try-locked: whoever gets it reaps for both).
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -51,6 +52,7 @@ SharedNic::SharedNic(const SharedNicConfig& cfg) {
   caps_.mac = cfg.mac.is_zero() ? default_mac(cfg.ip) : cfg.mac;
   caps_.rx_readonly = true;  // the pool is mapped PROT_READ
   guaranteed_ = std::max<unsigned>(1, cfg.guaranteed_cores);
+  if (sched_getaffinity(0, sizeof home_cpus_, &home_cpus_) != 0) CPU_ZERO(&home_cpus_);
   std::string why;
   if (const int rc = create_region(cfg.kthreads, cfg.ring_slots, kBufSize, cfg.tx_bufs, true, &region_, &why))
     throw std::runtime_error(who + "cannot create the shared region: " + why + " (" + std::strerror(rc) +

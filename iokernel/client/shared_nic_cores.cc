@@ -8,6 +8,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <ctime>
 
 #include "iokernel/client/shared_nic_impl.h"
@@ -49,6 +52,28 @@ void SharedNic::park(unsigned k, const std::atomic<uint32_t>& wake, uint32_t see
   s.state.store(static_cast<uint32_t>(KthreadState::kParked), std::memory_order_seq_cst);
   wait_wake(k, wake, seen, grant_seen, timeout_ns, spin);
   s.state.store(static_cast<uint32_t>(KthreadState::kActive), std::memory_order_seq_cst);
+  follow_grant_cpu(k);
+}
+
+// Called by kthread k itself (after a park, and on each rx burst it polls):
+// moves it to the CPU its grant names (iokerneld --cpus), or back to the
+// process's CPUs when the grant names none. One load when nothing changed.
+void SharedNic::follow_grant_cpu(unsigned k) noexcept {
+  Rings& r = rings_[k];
+  const uint32_t want = r.shm->grant_cpu.load(std::memory_order_acquire);
+  if (want == r.cpu_applied || want > CPU_SETSIZE || pin_failed_.load(std::memory_order_relaxed)) return;
+  cpu_set_t set = home_cpus_;
+  if (want != 0) {
+    CPU_ZERO(&set);
+    CPU_SET(want - 1, &set);
+  }
+  if (CPU_COUNT(&set) == 0 || sched_setaffinity(0, sizeof set, &set) != 0) {
+    if (!pin_failed_.exchange(true))  // once: a cpuset that excludes the daemon's CPUs, say
+      std::fprintf(stderr, "slip: cannot move kthread %u to CPU %u as iokerneld's grant asks (%s); kthreads stay "
+                   "where they are\n", k, want - 1, std::strerror(errno));
+    return;
+  }
+  r.cpu_applied = want;
 }
 
 // Until the grant sequence moves past grant_seq, wake moves past seen, the

@@ -1,6 +1,8 @@
 // SharedNic's internals (the class behind connect_iokernel). Not API.
 #pragma once
 
+#include <sched.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -50,6 +52,7 @@ class SharedNic final : public net::Nic, public rt::CoreArbiter {
   struct Rings {
     RingView rx, tx, completions, rx_return;
     KthreadShm* shm;
+    uint32_t cpu_applied = 0;  // the grant_cpu this kthread last moved to (only it writes this)
   };
   struct RxMeta {
     uint64_t buf_off = 0, cookie = 0;
@@ -59,6 +62,7 @@ class SharedNic final : public net::Nic, public rt::CoreArbiter {
   void setup_buffers();
   void publish_active() noexcept;
   void install_arbiter() noexcept;
+  void follow_grant_cpu(unsigned k) noexcept;
   void wait_wake(unsigned k, const std::atomic<uint32_t>& wake, uint32_t seen, uint32_t grant_seq,
                  uint64_t timeout_ns, bool spin) noexcept;
   uint32_t tx_index(const net::PacketBuf* b) const noexcept;
@@ -77,6 +81,8 @@ class SharedNic final : public net::Nic, public rt::CoreArbiter {
   unsigned published_active_ = 0;
   unsigned guaranteed_ = 1;
   std::atomic<bool> arbiter_{false};  // installed as the runtime's core arbiter
+  cpu_set_t home_cpus_;                // where kthreads may run when a grant names no CPU
+  std::atomic<bool> pin_failed_{false};
   uint32_t rx_rr_ = 0;
 
   // Rx: the daemon's pool, read-only; a PacketBuf per pool buffer.

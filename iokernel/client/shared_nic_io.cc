@@ -5,11 +5,14 @@
 #include <cstring>
 
 #include "iokernel/client/shared_nic_impl.h"
+#include "slip/runtime/runtime.h"
 
 namespace slip::iok {
 
 uint16_t SharedNic::rx_burst(uint16_t q, net::PacketBuf** bufs, uint16_t max) noexcept {
   if (!arbiter_.load(std::memory_order_relaxed)) install_arbiter();
+  if (const int k = rt::kthread_index(); k >= 0 && static_cast<size_t>(k) < rings_.size())
+    follow_grant_cpu(static_cast<unsigned>(k));
   publish_active();
   reap_completions();
   if (ret_lk_.try_lock()) {  // busy: whoever holds it flushes at 32, or the next burst does

@@ -52,14 +52,15 @@ int DelayPolicy::victim(const std::vector<RuntimeView>& rts, const Grants& g, si
   return best;
 }
 
-CoreAllocator::CoreAllocator(std::unique_ptr<CorePolicy> policy, uint32_t capacity)
-    : policy_(std::move(policy)), capacity_(capacity) {}
+CoreAllocator::CoreAllocator(std::unique_ptr<CorePolicy> policy, uint32_t capacity, std::vector<int> cpus)
+    : policy_(std::move(policy)), capacity_(capacity), cpus_(std::move(cpus)), cpu_load_(cpus_.size()) {}
 
 unsigned CoreAllocator::run(RuntimeTable& t, uint64_t now_ns) noexcept {
   passes_++;
   unsigned work = 0;
   views_.resize(t.size());
   const auto& es = t.entries();
+  if (!cpus_.empty()) count_cpu_load(t);
   for (size_t i = 0; i < es.size(); i++) work += observe(*es[i], now_ns, views_[i]);
   policy_->decide(views_, capacity_, grants_);
   in_use_ = 0;
@@ -123,8 +124,34 @@ unsigned CoreAllocator::observe(RuntimeEntry& e, uint64_t now_ns, RuntimeView& v
   return 1;
 }
 
-// Grants the lowest kthread without a grant and wakes it: grant first, then
-// the sequence, then the eventfd, so the woken kthread sees its grant.
+// Granted kthreads per CPU that run, or are waking (not parked since their
+// grant): where the next grant should not go. A revoked kthread still counts
+// until it parks.
+void CoreAllocator::count_cpu_load(const RuntimeTable& t) noexcept {
+  std::fill(cpu_load_.begin(), cpu_load_.end(), 0);
+  for (const auto& e : t.entries())
+    for (uint32_t k = 0; k < e->cores.size(); k++) {
+      const CoreSlot& c = e->cores[k];
+      if (!c.granted || c.cpu < 0) continue;
+      const KthreadShm& s = e->kthread(k);
+      const bool parked = s.state.load(std::memory_order_acquire) == static_cast<uint32_t>(KthreadState::kParked);
+      if (parked && s.parks.load(std::memory_order_acquire) != c.parks_at_grant) continue;
+      for (size_t i = 0; i < cpus_.size(); i++)
+        if (cpus_[i] == c.cpu) cpu_load_[i]++;
+    }
+}
+
+int CoreAllocator::pick_cpu(int last) noexcept {
+  size_t best = 0;
+  for (size_t i = 1; i < cpus_.size(); i++)
+    if (cpu_load_[i] < cpu_load_[best] || (cpu_load_[i] == cpu_load_[best] && cpus_[i] == last)) best = i;
+  cpu_load_[best]++;
+  return cpus_[best];
+}
+
+// Grants the lowest kthread without a grant and wakes it: grant (and its
+// CPU) first, then the sequence, then the eventfd, so the woken kthread sees
+// its grant.
 void CoreAllocator::grant_one(RuntimeEntry& e, uint64_t now_ns) noexcept {
   for (uint32_t k = 0; k < e.cores.size(); k++) {
     CoreSlot& c = e.cores[k];
@@ -132,6 +159,10 @@ void CoreAllocator::grant_one(RuntimeEntry& e, uint64_t now_ns) noexcept {
     KthreadShm& s = e.kthread(k);
     c.granted = true;
     c.parks_at_grant = s.parks.load(std::memory_order_acquire);
+    if (!cpus_.empty()) {
+      c.cpu = pick_cpu(c.cpu);
+      s.grant_cpu.store(static_cast<uint32_t>(c.cpu) + 1, std::memory_order_release);
+    }
     s.grant.store(1, std::memory_order_release);
     s.grant_ns.store(now_ns, std::memory_order_release);
     s.grant_seq.fetch_add(1, std::memory_order_seq_cst);

@@ -62,19 +62,25 @@ class DelayPolicy final : public CorePolicy {
 };
 
 // Reads the regions, runs the policy, applies its answer. Loop thread only.
+// With CPUs to pin to (iokerneld --cpus), each grant also names a CPU in the
+// kthread's grant_cpu, and the kthread moves there: the one with the fewest
+// running granted kthreads, the kthread's last CPU on a tie (its cache).
 class CoreAllocator {
  public:
-  CoreAllocator(std::unique_ptr<CorePolicy> policy, uint32_t capacity);
+  CoreAllocator(std::unique_ptr<CorePolicy> policy, uint32_t capacity, std::vector<int> cpus = {});
   // One pass; returns how many grants, revocations and kicks it made.
   unsigned run(RuntimeTable& t, uint64_t now_ns) noexcept;
   uint32_t capacity() const noexcept { return capacity_; }
   uint32_t in_use() const noexcept { return in_use_; }
   uint64_t passes() const noexcept { return passes_; }
   const char* policy() const noexcept { return policy_->name(); }
+  const std::vector<int>& cpus() const noexcept { return cpus_; }
 
  private:
   unsigned observe(RuntimeEntry& e, uint64_t now_ns, RuntimeView& v) noexcept;
   void grant_one(RuntimeEntry& e, uint64_t now_ns) noexcept;
+  void count_cpu_load(const RuntimeTable& t) noexcept;
+  int pick_cpu(int last) noexcept;
   void revoke_one(RuntimeEntry& e) noexcept;
 
   std::unique_ptr<CorePolicy> policy_;
@@ -83,6 +89,8 @@ class CoreAllocator {
   uint64_t passes_ = 0;
   std::vector<RuntimeView> views_;
   Grants grants_;
+  std::vector<int> cpus_;            // empty: grants name no CPU
+  std::vector<uint32_t> cpu_load_;   // per cpus_ entry: granted kthreads running there this pass
 };
 
 }  // namespace slip::iok

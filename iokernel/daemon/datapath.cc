@@ -161,11 +161,12 @@ unsigned DataPath::drain_returns(RuntimeEntry& e) noexcept {
   return total;
 }
 
-void DataPath::detach(RuntimeEntry& e) noexcept {
-  owners_.reclaim(e, e.id, [this](uint64_t off) {
+unsigned DataPath::detach(RuntimeEntry& e) noexcept {
+  const unsigned n = owners_.reclaim(e, e.id, [this](uint64_t off) {
     if (rte_mbuf* m = pool_.mbuf_of(off)) rte_pktmbuf_free(m);
   });
   routes_ = RouteTable{};  // rebuilt (without e) on the next poll
+  return n;
 }
 
 }  // namespace slip::iok

@@ -32,7 +32,7 @@ class DataPath {
   // One turn: returns, a port rx burst, every tx ring. Frames handled (0: idle).
   unsigned poll(RuntimeTable& t, uint64_t now_ns) noexcept;
   // Frees every rx buffer e holds and forgets its route (before its region goes).
-  void detach(RuntimeEntry& e) noexcept;
+  unsigned detach(RuntimeEntry& e) noexcept;  // returns the rx buffers it freed
 
   const DropCounters& drops() const noexcept { return drops_; }
   uint64_t rx_frames() const noexcept { return rx_frames_; }

@@ -54,7 +54,7 @@ class DpdkBackend final : public PortBackend {
   std::string mac() const override { return port_.caps().mac.str(); }
 
   unsigned poll(RuntimeTable& runtimes) noexcept override { return dp_.poll(runtimes, mono_ns()); }
-  void detach_runtime(RuntimeEntry& e) noexcept override { dp_.detach(e); }
+  unsigned detach_runtime(RuntimeEntry& e) noexcept override { return dp_.detach(e); }
 
   PortCounters counters() const override {
     const net::DpdkStats s = port_.stats();
@@ -68,6 +68,7 @@ class DpdkBackend final : public PortBackend {
     c.rx_missed = s.rx_missed + s.rx_no_mbuf;
     c.rx_errors = s.rx_errors;
     c.tx_errors = s.tx_errors;
+    c.rx_pool_free = pool_->free_bufs();
     return c;
   }
 

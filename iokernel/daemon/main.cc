@@ -6,6 +6,7 @@
 #include <atomic>
 #include <exception>
 #include <memory>
+#include <string>
 
 #include "iokernel/daemon/daemon.h"
 #include "iokernel/daemon/dpdk_backend.h"
@@ -40,7 +41,10 @@ int main(int argc, char** argv) {
       log_event("WARNING: --no-port: NO NIC IS ATTACHED. Control plane only, for tests: runtimes can register "
                 "but get no rx pool and will never receive a frame.");
     } else {
-      slip::net::eal_init(slip::net::eal_args_for_test(s.opts.vdev, s.opts.file_prefix));
+      std::string eal;
+      for (const std::string& a : s.eal_args) eal += (eal.empty() ? "" : " ") + a;
+      log_event("EAL arguments: {}; {}", eal, s.eal_memory_note);
+      slip::net::eal_init(s.eal_args);
       port = make_dpdk_backend(s.port_name);
       const RxPool pool = port->rx_pool();
       log_event("port {} started, mac {}; rx pool {} buffers of {} bytes ({} KiB), shared read-only", port->name(),

@@ -7,6 +7,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -19,13 +20,16 @@
 #include <sstream>
 #include <string_view>
 
+#include "slip/net/eal_args.h"
+
 namespace slip::iok {
 namespace {
 
-constexpr std::string_view kKeys[] = {"socket",       "socket_mode", "socket_group", "allow_uid",
-                                      "allow_gid",    "stats_socket", "vdev",        "port_name",
-                                      "file_prefix",  "no_port",     "idle_backoff", "stall_timeout",
-                                      "cores",        "core_interval_us"};
+constexpr std::string_view kKeys[] = {"socket",       "socket_mode",   "socket_group", "allow_uid",
+                                      "allow_gid",    "stats_socket",  "vdev",         "pci",
+                                      "port_name",    "file_prefix",   "eal_args",     "hugepages",
+                                      "no_port",      "idle_backoff",  "stall_timeout", "cores",
+                                      "cpus",         "core_interval_us"};
 // Tables of the shared config file that other programs read.
 constexpr std::string_view kForeignTables[] = {"runtime", "net", "gateway", "kvstore", "rdma", "loadgen"};
 constexpr double kMinStall = 0.01, kMaxStall = 3600;
@@ -92,6 +96,26 @@ class Value {
     if (v_.is_string()) return string();
     fail("a mode like \"0660\" or 0o660");
   }
+  // auto, on or off; true and false mean on and off.
+  std::string huge() const {
+    if (auto b = v_.as_boolean()) return b->get() ? "on" : "off";
+    if (auto t = v_.as_string(); t && (t->get() == "auto" || t->get() == "on" || t->get() == "off")) return t->get();
+    fail("\"auto\", \"on\" or \"off\" (or true, false)");
+  }
+  // EAL arguments: one string split at whitespace, or an array of arguments.
+  std::string eal_args() const {
+    if (v_.is_string()) return string();
+    const auto* a = v_.as_array();
+    if (!a) fail("a string like \"-l 2-3 -n 4\" or an array like [\"-l\", \"2-3\"]");
+    std::string out;
+    for (const toml::node& e : *a) {
+      auto s = e.as_string();
+      if (!s || s->get().empty() || s->get().find_first_of(" \t\n\r'\"") != std::string::npos)
+        Value(origin_, key_, e).fail("an EAL argument without spaces or quotes");
+      out += (out.empty() ? "" : " ") + s->get();
+    }
+    return out;
+  }
   // Users or groups: an array of names and numbers.
   std::vector<std::string> names() const {
     const auto* a = v_.as_array();
@@ -130,17 +154,40 @@ void apply_table(const toml::table& t, const std::string& origin, DaemonOptions&
     else if (key == "allow_gid") o.allow_gid = v.names();
     else if (key == "stats_socket") o.stats_socket = v.string();
     else if (key == "vdev") o.vdev = v.string();
+    else if (key == "pci") o.pci = v.string();
     else if (key == "port_name") o.port_name = v.string();
     else if (key == "file_prefix") o.file_prefix = v.string();
+    else if (key == "eal_args") o.eal_args = v.eal_args();
+    else if (key == "hugepages") o.hugepages = v.huge();
     else if (key == "no_port") o.no_port = v.boolean();
     else if (key == "idle_backoff") o.idle_backoff = v.boolean();
     else if (key == "stall_timeout") o.stall_timeout_s = v.seconds();
     else if (key == "cores") o.cores = static_cast<unsigned>(v.integer(0, 1024));
+    else if (key == "cpus") o.cpus = v.string();
     else if (key == "core_interval_us") o.core_interval_us = v.micros();
     else
       throw OptionsError(fmt::format("{}: iokernel.{}: unknown key; valid keys are {}", where(origin, k.source()), key,
                                      known_keys()));
   }
+}
+
+// --cpus: each CPU must be one this process may run on, and --cores, when
+// given too, must agree with their number.
+void resolve_cpus(const DaemonOptions& o, DaemonSettings& s) {
+  s.cpus = parse_cpu_list(o.cpus);
+  if (o.cores != 0 && o.cores != s.cpus.size())
+    throw OptionsError(fmt::format("--cores {} and --cpus {} ({} CPUs) disagree: --cpus sets the number of cores, "
+                                   "drop --cores",
+                                   o.cores, o.cpus, s.cpus.size()));
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof allowed, &allowed) == 0)
+    for (const int c : s.cpus)
+      if (!CPU_ISSET(c, &allowed))
+        throw OptionsError(fmt::format("--cpus {}: CPU {} is not one this process may run on (see taskset -p {} or "
+                                       "the cgroup's cpuset): list only allowed CPUs",
+                                       o.cpus, c, getpid()));
+  s.cores = static_cast<unsigned>(s.cpus.size());
 }
 
 bool parse_id(const std::string& s, unsigned long* out) {
@@ -178,17 +225,65 @@ void add_flags(CLI::App& app, DaemonOptions& o) {
   app.add_option("--allow-uid", o.allow_uid, "users allowed to attach, checked with SO_PEERCRED (root always is)");
   app.add_option("--allow-gid", o.allow_gid, "groups allowed to attach (primary or supplementary group of the peer)");
   app.add_option("--stats-socket", o.stats_socket, "stats socket for iokernelctl (default: <socket>.stats)");
-  app.add_option("--vdev", o.vdev, "DPDK device for the port, e.g. net_tap0,iface=dtap0 or net_ring0");
-  app.add_option("--port-name", o.port_name, "ethdev name of the port (default: the --vdev name)");
+  app.add_option("--vdev", o.vdev, "DPDK virtual device for the port, e.g. net_tap0,iface=dtap0 or net_ring0");
+  app.add_option("--pci", o.pci,
+                 "PCI NIC for the port, e.g. 0000:3b:00.0 or 3b:00.0, devargs after a comma (mlx5: keep the kernel "
+                 "driver; ice, ixgbe, ...: bind it to vfio-pci)");
+  app.add_option("--port-name", o.port_name, "ethdev name of the port (default: the --vdev name or the PCI address)");
   app.add_option("--file-prefix", o.file_prefix, "DPDK --file-prefix (unique per DPDK process on the host)");
+  app.add_option("--eal-args", o.eal_args,
+                 "more EAL arguments, split at whitespace (no quoting), e.g. \"-l 2 -n 4\"; -l, --file-prefix, "
+                 "--log-level and --iova-mode here replace the daemon's");
+  app.add_option("--hugepages", o.hugepages, "auto: hugepages when some are free, else --no-huge -m 256; on; off")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
   app.add_flag("--no-port", o.no_port, "run without a NIC: control plane only, for tests");
   app.add_flag("--idle-backoff", o.idle_backoff, "sleep up to 50 us when idle instead of busy-polling");
   app.add_option("--stall-timeout", o.stall_timeout_s, "seconds a runtime may leave waiting frames unconsumed")
       ->check(CLI::Range(kMinStall, kMaxStall));
+  app.add_option("--cpus", o.cpus,
+                 "CPUs to pin granted kthreads to, e.g. 2-7 or 1,3; their number is the cores runtimes share "
+                 "(default: no pinning, the kernel places kthreads)");
   app.add_option("--cores", o.cores, "cores the daemon hands to runtimes (default 0: the CPUs it may use, less its own)")
       ->check(CLI::Range(0, 1024));
   app.add_option("--core-interval-us", o.core_interval_us, "microseconds between core allocation passes")
       ->check(CLI::Range(kMinInterval, kMaxInterval));
+}
+
+// Exactly one of --vdev, --pci and --no-port; with a port, the EAL arguments.
+void resolve_port(const DaemonOptions& o, DaemonSettings& s) {
+  std::string given;
+  if (!o.vdev.empty()) given += "--vdev " + o.vdev;
+  if (!o.pci.empty()) given += (given.empty() ? "" : ", ") + ("--pci " + o.pci);
+  if (o.no_port) given += (given.empty() ? "" : ", ") + std::string("--no-port");
+  const int picks = !o.vdev.empty() + !o.pci.empty() + o.no_port;
+  if (picks == 0)
+    throw OptionsError("iokerneld needs a port: pass --pci ADDR for a NIC (e.g. --pci 0000:3b:00.0), --vdev DEV for "
+                       "a virtual device (e.g. --vdev net_tap0,iface=dtap0) or, to test the control plane alone, "
+                       "--no-port");
+  if (picks > 1) throw OptionsError("pick exactly one of --vdev, --pci and --no-port; given: " + given);
+  if (o.no_port) {
+    if (!o.eal_args.empty() || o.hugepages != "auto")
+      throw OptionsError("--eal-args and --hugepages need a port, and --no-port starts no DPDK: drop them or "
+                         "--no-port");
+    return;
+  }
+  if (o.hugepages != "auto" && o.hugepages != "on" && o.hugepages != "off")
+    throw OptionsError("--hugepages " + o.hugepages + ": expected auto, on or off");
+  try {
+    net::EalPortSpec spec;
+    spec.vdev = o.vdev;
+    spec.pci = o.pci;
+    spec.file_prefix = o.file_prefix;
+    spec.extra = net::split_eal_args(o.eal_args);
+    spec.iova_va = true;  // the rx pool is a 4 KiB-page memfd: DMA into it needs IOVA-as-VA
+    if (o.hugepages != "auto") spec.huge = o.hugepages == "on";
+    net::EalPlan plan = net::eal_args_for_port(spec);
+    s.eal_args = std::move(plan.args);
+    s.eal_memory_note = std::move(plan.memory_note);
+    s.port_name = o.port_name.empty() ? plan.port_name : o.port_name;
+  } catch (const std::invalid_argument& e) {
+    throw OptionsError(e.what());
+  }
 }
 
 }  // namespace
@@ -227,6 +322,37 @@ void apply_config_file(const std::string& path, DaemonOptions& o) {
   apply_config_text(text, path, o);
 }
 
+std::vector<int> parse_cpu_list(const std::string& text) {
+  auto bad = [&](const std::string& why) {
+    return OptionsError(fmt::format("--cpus \"{}\": {}; write CPUs like 2-7 or 1,3,5", text, why));
+  };
+  std::vector<int> out;
+  std::string_view rest = text;
+  auto number = [&](std::string_view s) {
+    int v = -1;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || v < 0)
+      throw bad(fmt::format("\"{}\" is not a CPU number", s));
+    if (v >= CPU_SETSIZE) throw bad(fmt::format("CPU {} is past the largest, {}", v, CPU_SETSIZE - 1));
+    return v;
+  };
+  while (!rest.empty() || out.empty()) {
+    const size_t comma = rest.find(',');
+    const std::string_view item = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    const size_t dash = item.find('-');
+    const int lo = number(item.substr(0, dash));
+    const int hi = dash == std::string_view::npos ? lo : number(item.substr(dash + 1));
+    if (hi < lo) throw bad(fmt::format("the range {}-{} runs backwards", lo, hi));
+    for (int c = lo; c <= hi; c++) {
+      if (std::find(out.begin(), out.end(), c) != out.end()) throw bad(fmt::format("CPU {} is listed twice", c));
+      out.push_back(c);
+    }
+    if (comma != std::string_view::npos && rest.empty()) throw bad("it ends with a comma");
+  }
+  return out;
+}
+
 mode_t parse_mode(const std::string& text) {
   unsigned long m = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), m, 8);
@@ -249,11 +375,7 @@ DaemonSettings resolve(const DaemonOptions& o) {
   }
   for (const std::string& u : o.allow_uid) s.allow_uids.push_back(resolve_uid(u));
   for (const std::string& g : o.allow_gid) s.allow_gids.push_back(resolve_gid(g, "--allow-gid"));
-  if (o.no_port && !o.vdev.empty()) throw OptionsError("--no-port and --vdev contradict each other; pick one");
-  if (!o.no_port && o.vdev.empty())
-    throw OptionsError("iokerneld needs a port: pass --vdev (e.g. --vdev net_tap0,iface=dtap0) or, to test the "
-                       "control plane alone, --no-port");
-  s.port_name = o.port_name.empty() ? o.vdev.substr(0, o.vdev.find(',')) : o.port_name;
+  resolve_port(o, s);
   if (!(o.stall_timeout_s >= kMinStall && o.stall_timeout_s <= kMaxStall))
     throw OptionsError("--stall-timeout must be 0.01 to 3600 seconds");
   s.stall_timeout_ns = static_cast<uint64_t>(o.stall_timeout_s * 1e9);
@@ -261,6 +383,7 @@ DaemonSettings resolve(const DaemonOptions& o) {
     throw OptionsError("--core-interval-us must be 1 to 1000000 microseconds");
   s.core_interval_ns = static_cast<uint64_t>(o.core_interval_us * 1e3);
   s.cores = o.cores != 0 ? o.cores : default_cores();
+  if (!o.cpus.empty()) resolve_cpus(o, s);
   return s;
 }
 
@@ -282,6 +405,12 @@ int parse_options(int argc, const char* const* argv, DaemonSettings* out) {
     if (!first.config.empty()) {
       o = DaemonOptions{};
       apply_config_file(first.config, o);
+      // A port named on the command line replaces the file's, whichever kind.
+      if (app.count("--vdev") + app.count("--pci") + app.count("--no-port") > 0) {
+        o.vdev.clear();
+        o.pci.clear();
+        o.no_port = false;
+      }
       CLI::App again{"iokerneld", "iokerneld"};
       add_flags(again, o);
       again.parse(argc, argv);

@@ -24,6 +24,7 @@ struct PortCounters {
   uint64_t local_frames = 0;  // runtime to runtime on this host, never on the wire
   DropCounters drops;         // every drop of the data path (rx, tx, local), by reason
   uint64_t rx_missed = 0, rx_errors = 0, tx_errors = 0;  // as the NIC counts them
+  uint64_t rx_pool_free = 0;  // rx pool buffers neither in the NIC's queue nor held by a runtime
 };
 
 class PortBackend {
@@ -39,8 +40,8 @@ class PortBackend {
   // sends a copy) and its geometry. fd -1: none, runtimes get no rx.
   virtual RxPool rx_pool() const noexcept { return {}; }
   // The runtime is about to be detached (its region unmapped): forget it and
-  // free every rx buffer it holds. Loop thread only.
-  virtual void detach_runtime(RuntimeEntry& /*e*/) noexcept {}
+  // free every rx buffer it holds; returns how many. Loop thread only.
+  virtual unsigned detach_runtime(RuntimeEntry& /*e*/) noexcept { return 0; }
 };
 
 }  // namespace slip::iok

@@ -29,6 +29,7 @@ struct CoreSlot {
   bool granted = false;         // the daemon's grant (mirrored in KthreadShm.grant)
   uint32_t parks_at_grant = 0;  // KthreadShm.parks when granted: a later park gives the core back
   uint32_t kicked_parks = 0;    // KthreadShm.parks when last kicked for waiting frames
+  int cpu = -1;                 // the CPU of its last grant (--cpus); -1: none yet
 };
 
 // Per-runtime core allocation counters and the last pass's view.

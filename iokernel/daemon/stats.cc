@@ -34,6 +34,8 @@ nlohmann::json runtime_json(const RuntimeEntry& e, uint64_t now_ns) {
   nlohmann::json kthreads = nlohmann::json::array();
   for (uint32_t k = 0; k < e.attached.layout.n_kthreads; k++) {
     const KthreadShm& ks = e.kthread(k);
+    const bool granted = ks.grant.load(std::memory_order_relaxed) == 1;
+    const uint32_t cpu = ks.grant_cpu.load(std::memory_order_relaxed);
     kthreads.push_back({{"kthread", k},
                         {"rx_fill", e.ring(k, Ring::kRx).size()},
                         {"tx_fill", e.ring(k, Ring::kTx).size()},
@@ -41,7 +43,8 @@ nlohmann::json runtime_json(const RuntimeEntry& e, uint64_t now_ns) {
                         {"rx_return_fill", e.ring(k, Ring::kRxReturn).size()},
                         {"ring_slots", e.attached.layout.ring_slots},
                         {"state", state_name(ks.state.load(std::memory_order_relaxed))},
-                        {"granted", ks.grant.load(std::memory_order_relaxed) == 1},
+                        {"granted", granted},
+                        {"cpu", granted && cpu != 0 ? nlohmann::json(cpu - 1) : nlohmann::json(nullptr)},
                         {"parks", ks.parks.load(std::memory_order_relaxed)}});
   }
   return {{"id", e.id},
@@ -98,7 +101,8 @@ nlohmann::json stats_json(const DaemonInfo& d, const PortBackend* port, const Ru
     doc["port"] = {{"name", port->name()},       {"mac", port->mac()},          {"rx_frames", c.rx_frames},
                    {"tx_frames", c.tx_frames},   {"rx_dropped", c.rx_dropped},  {"tx_dropped", c.tx_dropped},
                    {"rx_missed", c.rx_missed},   {"rx_errors", c.rx_errors},    {"tx_errors", c.tx_errors},
-                   {"local_frames", c.local_frames}, {"drops", drops_json(c.drops)}};
+                   {"local_frames", c.local_frames}, {"rx_pool_free", c.rx_pool_free},
+                   {"drops", drops_json(c.drops)}};
   } else {
     doc["port"] = nullptr;
   }

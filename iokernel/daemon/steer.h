@@ -108,14 +108,18 @@ class RxOwners {
   // when rt held it; the slot is then free.
   bool give_back(RuntimeEntry& rt, uint64_t buf_off) noexcept;
   // Clears every buffer rt holds, calling free(buf_off) for each: its death.
+  // Returns how many it freed.
   template <class F>
-  void reclaim(RuntimeEntry& rt, uint64_t rt_id, F&& free) noexcept {
+  unsigned reclaim(RuntimeEntry& rt, uint64_t rt_id, F&& free) noexcept {
+    unsigned n = 0;
     for (Slot& s : slots_)
       if (s.owner == rt_id) {
         free(s.off);
         s.owner = 0;
+        n++;
       }
     reset_held(rt);
+    return n;
   }
   uint32_t cap() const noexcept { return cap_; }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Core allocation end to end, as root. iokerneld (2 cores for runtimes) owns a
+# Core allocation end to end, as root. iokerneld (2 cores for runtimes,
+# pinned with --cpus to the first two CPUs the test may use) owns a
 # net_tap port in a namespace the test makes (198.18.0.1/24 on the kernel's
 # side); one shared-mode slip-netecho runtime, 198.18.0.2, with 2 kthreads,
 # 1 guaranteed and at most 2 cores. Checked through iokernelctl --json, on
@@ -8,7 +9,8 @@
 # flood and TCP echo flows from the namespace) the daemon grants the second
 # kthread; every TCP flow's bytes come back intact while the active set
 # changes; after the load stops the kthread parks and its core is counted
-# free again; SIGTERM exits 0.
+# free again; each granted kthread (threads slip-k0, slip-k1) is pinned to
+# the CPU its grant names; SIGTERM exits 0.
 #   run_iok_cores.sh IOKERNELD IOKERNELCTL SLIP_NETECHO
 set -u
 iokd=${1:?usage: run_iok_cores.sh IOKERNELD IOKERNELCTL SLIP_NETECHO}
@@ -33,11 +35,20 @@ until_true() {
   return 1
 }
 
-echo "== iokerneld on net_tap ($dev) in namespace $ns, 2 cores for runtimes"
+# Two CPUs this test may run on: granted kthreads are pinned to them (--cpus).
+cpus=$("$py" -c "import os; c=sorted(os.sched_getaffinity(0)); print(','.join(map(str, c[:2])) if len(c) >= 2 else '')")
+if [[ -n $cpus ]]; then
+  cores_flag=(--cpus "$cpus")
+else
+  cores_flag=(--cores 2)
+  echo "(one CPU only: pinning is not checked, --cores 2 instead of --cpus)"
+fi
+
+echo "== iokerneld on net_tap ($dev) in namespace $ns, 2 cores for runtimes (${cores_flag[*]})"
 ip netns add "$ns" || { echo "SKIP: cannot create a network namespace"; exit 77; }
 in_ns ip link set lo up
-ip netns exec "$ns" "$iokd" --vdev "net_tap0,iface=$dev" --file-prefix "$prefix" --socket "$sock" --idle-backoff --cores 2 \
-  >"$work/d.log" 2>&1 &
+ip netns exec "$ns" "$iokd" --vdev "net_tap0,iface=$dev" --file-prefix "$prefix" --socket "$sock" --idle-backoff \
+  "${cores_flag[@]}" >"$work/d.log" 2>&1 &
 iokd_pid=$!
 if ! wait_for "$work/d.log" "listening on" 20; then
   cat "$work/d.log"
@@ -55,6 +66,21 @@ echo "== at rest: the guaranteed core, the second kthread parked"
 until_true "r['cores_granted'] == 1 and r['kthreads'][1]['state'] == 'parked' and not r['kthreads'][1]['granted']" 10 ||
   fail "at rest: $(query "r['cores_granted'], r['kthreads'][1]")"
 query "'guaranteed', r['guaranteed_cores'], 'max', r['max_cores'], 'granted', r['cores_granted']"
+# affinity NAME: the CPUs the runtime's thread NAME (slip-k0, ...) may run on.
+affinity() {
+  local t
+  for t in /proc/"$a_pid"/task/*; do
+    [[ $(cat "$t/comm" 2>/dev/null) == "$1" ]] && { awk '/^Cpus_allowed_list/{print $2}' "$t/status"; return; }
+  done
+}
+if [[ -n $cpus ]]; then
+  echo "== pinning: the guaranteed kthread runs on the CPU its grant names"
+  until_true "r['kthreads'][0]['cpu'] is not None" 5 || fail "kthread 0's grant names no CPU: $(query "r['kthreads'][0]")"
+  cpu0=$(query "r['kthreads'][0]['cpu']")
+  for _ in $(seq 100); do [[ $(affinity slip-k0) == "$cpu0" ]] && break; sleep 0.05; done
+  echo "kthread 0: granted CPU $cpu0, slip-k0 may run on CPUs $(affinity slip-k0)"
+  [[ $(affinity slip-k0) == "$cpu0" ]] || fail "slip-k0 did not move to CPU $cpu0: it may run on $(affinity slip-k0)"
+fi
 before=$(query "r['core_grants'], r['core_yields'] + r['core_revokes'], r['kthreads'][1]['parks']")
 read -r g0 y0 p0 < <(tr -d '(),' <<<"$before")
 
@@ -108,6 +134,12 @@ until_true "r['cores_granted'] == 1 and r['kthreads'][1]['state'] == 'parked' an
   fail "after the load: $(query "r['cores_granted'], r['core_yields'], r['core_revokes'], r['kthreads'][1]")"
 query "'at rest again: granted', r['cores_granted'], 'grants', r['core_grants'], 'yields', r['core_yields'], 'revokes', r['core_revokes'], 'kicks', r['core_kicks']"
 query "'cores in use', d['cores']['in_use'], 'of', d['cores']['capacity'], 'passes', d['cores']['passes']"
+if [[ -n $cpus ]]; then
+  # It ran on the CPU its grant named, and parking does not unpin it.
+  k1=$(affinity slip-k1)
+  echo "slip-k1 may run on CPUs $k1 (listed: $cpus)"
+  [[ ,$cpus, == *,$k1,* ]] || fail "slip-k1 was granted but is not pinned to one of $cpus: it may run on $k1"
+fi
 
 echo "== SIGTERM"
 kill -TERM "$a_pid"

@@ -7,7 +7,9 @@
 # runtime gets only its own traffic (iokernelctl's per-runtime counters); a
 # frame for no runtime is a counted drop (no_runtime); a third runtime dials
 # the first and their TCP echo goes runtime to runtime without the port;
-# kill -9 of a runtime leaves the other serving; SIGTERM exits 0.
+# kill -9 of a runtime in the middle of TCP transfers to both leaves the
+# other's transfer intact (SHA-256) and every rx buffer back in the pool;
+# SIGTERM exits 0.
 #   run_iok_datapath.sh IOKERNELD IOKERNELCTL SLIP_NETECHO
 set -u
 iokd=${1:?usage: run_iok_datapath.sh IOKERNELD IOKERNELCTL SLIP_NETECHO}
@@ -16,7 +18,7 @@ echo_bin=${3:?}
 source "$(dirname "$0")/netns_test_lib.sh"
 
 netns_setup iok
-cleanup_pids="a_pid b_pid c_pid iokd_pid"
+cleanup_pids="a_pid b_pid c_pid sa_pid sb_pid iokd_pid"
 
 in_ns() { ip netns exec "$ns" "$@"; }
 ctl() { "$ctl_bin" --stats-socket "$sock.stats" "$@"; }
@@ -46,6 +48,31 @@ elif mode == "blind":  # no reply expected
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     for i in range(n):
         s.sendto(b"anyone?", (ip, 7))
+elif mode == "stream":  # n KiB each way at once; prints "echoed MiB" as it goes
+    import hashlib, random, threading
+    c = socket.create_connection((ip, 7), timeout=5)
+    gen, sent_hash, got_hash = random.Random(n), hashlib.sha256(), hashlib.sha256()
+    def send():
+        for _ in range(n // 64):
+            block = gen.randbytes(65536)
+            sent_hash.update(block)
+            c.sendall(block)
+    t = threading.Thread(target=send)
+    t.start()
+    got, mark = 0, 1 << 20
+    while got < n * 1024:
+        chunk = c.recv(65536)
+        if not chunk:
+            sys.exit(f"stream {ip}: connection closed after {got} of {n * 1024} bytes")
+        got_hash.update(chunk)
+        got += len(chunk)
+        if got >= mark:
+            print(f"echoed {got >> 20} MiB", flush=True)
+            mark += 1 << 20
+    t.join()
+    if got_hash.digest() != sent_hash.digest():
+        sys.exit(f"stream {ip}: {got} bytes came back but their SHA-256 differs from what was sent")
+    print(f"stream {ip}: {got} bytes, SHA-256 equal", flush=True)
 else:
     data = bytes((i * 7 + 3) & 0xff for i in range(n * 1024))
     c = socket.create_connection((ip, 7), timeout=5)
@@ -128,14 +155,35 @@ echo "port tx $t0 -> $t1, local $l0 -> $l1"
 wait "$c_pid"
 c_pid=
 
-echo "== kill -9 of one runtime; the other keeps serving"
+echo "== kill -9 of one runtime in the middle of TCP transfers; the other's completes intact"
+# Every rx pool buffer is free, in the NIC's queue, or held by a runtime:
+# what is free plus what runtimes hold must be the same before and after.
+pool_before=$(query "d['port']['rx_pool_free'] + rt('198.18.0.2')['rx_held'] + rt('198.18.0.3')['rx_held']")
+peer stream 198.18.0.2 8192 >"$work/stream_a.out" 2>&1 &
+sa_pid=$!
+peer stream 198.18.0.3 262144 >"$work/stream_b.out" 2>&1 &
+sb_pid=$!
+wait_for "$work/stream_b.out" "echoed 2 MiB" 30 || fail "the transfer to 198.18.0.3 did not get going: $(cat "$work/stream_b.out")"
+grep -q "echoed" "$work/stream_a.out" || echo "(the transfer to 198.18.0.2 had not echoed 1 MiB yet at the kill)"
 kill -KILL "$b_pid"
 wait "$b_pid" 2>/dev/null
 b_pid=
+wait "$sa_pid" || fail "the transfer to 198.18.0.2 failed after the other runtime died: $(tail -3 "$work/stream_a.out")"
+sa_pid=
+tail -1 "$work/stream_a.out"
+kill -KILL "$sb_pid" 2>/dev/null
+wait "$sb_pid" 2>/dev/null
+sb_pid=
+echo "transfer to the killed runtime: $(grep -c echoed "$work/stream_b.out") MiB echoed before the kill"
 wait_for "$work/d.log" "detached runtime .*198.18.0.3" 5 || fail "the killed runtime was not detached"
+grep "detached runtime .*198.18.0.3" "$work/d.log"
+sleep 0.3
+pool_after=$(query "d['port']['rx_pool_free'] + rt('198.18.0.2')['rx_held']")
+echo "rx pool buffers free or held: $pool_before before, $pool_after after"
+((pool_after == pool_before)) || fail "rx pool buffers leaked or double-freed: $pool_before before, $pool_after after"
 peer udp 198.18.0.2 10 || fail "UDP echo from 198.18.0.2 after the other runtime died"
 peer tcp 198.18.0.2 64 || fail "TCP echo from 198.18.0.2 after the other runtime died"
-ctl | tee "$work/table.out" | grep -q "drops:.*no_runtime 5" || fail "iokernelctl lacks the drop counters: $(cat "$work/table.out")"
+ctl | tee "$work/table.out" | grep -q "drops:.*no_runtime [1-9]" || fail "iokernelctl lacks the drop counters: $(cat "$work/table.out")"
 
 echo "== SIGTERM"
 kill -TERM "$a_pid"

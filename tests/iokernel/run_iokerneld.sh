@@ -8,7 +8,9 @@
 # SO_PEERCRED even though the socket's mode lets it connect; SIGTERM exits 0
 # within 1 s and removes the sockets; a bad config file names its line. As
 # root, one more run opens a real DPDK port (net_ring0, --no-huge), hands a
-# registering runtime its rx pool (read-only, sealed) and stops cleanly.
+# registering runtime its rx pool (read-only, sealed) and stops cleanly, and
+# --pci with an address that has no NIC exits 1 within seconds, naming the
+# ports DPDK found and how to bind a NIC.
 #   run_iokerneld.sh IOKERNELD IOKERNELCTL IOK_TEST_CLIENT
 set -u
 iokd=${1:?usage: run_iokerneld.sh IOKERNELD IOKERNELCTL IOK_TEST_CLIENT}
@@ -25,7 +27,7 @@ fail() { echo "FAIL: $*"; failed=1; }
 cleanup() {
   for p in ${hold_pid:-} ${iokd_pid:-} ${silent_pid:-}; do kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
   rm -rf "$work"
-  if [[ -d /var/run/dpdk/$prefix ]]; then rm -rf "/var/run/dpdk/$prefix"; fi
+  for d in "$prefix" "$prefix-pci"; do [[ -d /var/run/dpdk/$d ]] && rm -rf "/var/run/dpdk/$d"; done
 }
 trap cleanup EXIT
 trap 'exit 143' TERM INT
@@ -163,6 +165,23 @@ if [[ $(id -u) == 0 ]]; then
   fi
   iokd_pid=
   ((failed)) && cat "$work/p.log"
+
+  nic=0000:00:1f.7
+  if [[ -e /sys/bus/pci/devices/$nic ]]; then
+    echo "SKIP (part): $nic is a PCI device on this host; the no-NIC check needs an address without one"
+  else
+    echo "== --pci $nic (no NIC there) exits 1 within 5 s and says how to bind one"
+    t0=$(date +%s%N)
+    out=$(timeout 10 "$iokd" --pci "${nic#0000:}" --file-prefix "$prefix-pci" --socket "$work/n.sock" 2>&1)
+    rc=$?
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    ((rc == 1)) || fail "--pci $nic: rc $rc, wanted 1: $out"
+    ((ms < 5000)) || fail "--pci $nic took $ms ms to fail"
+    grep -q "no DPDK port named \"$nic\" found; ports DPDK found (0): none; there is no PCI device $nic" <<<"$out" &&
+      grep -q "bind the device to vfio-pci (dpdk-devbind.py -b vfio-pci $nic) or, for mlx5, keep the kernel driver" \
+        <<<"$out" || fail "--pci $nic: the error does not list the ports found and how to bind: $out"
+    [[ ! -e $work/n.sock ]] || fail "--pci $nic: the control socket was created though the port failed"
+  fi
 else
   echo "SKIP (part): a DPDK port needs root here"
 fi

@@ -187,3 +187,39 @@ TEST_CASE("the allocator never grants past max or capacity", "[iok-cores]") {
     CHECK(r.e->core_counters.granted == c.granted);
   }
 }
+
+TEST_CASE("with --cpus each grant names a CPU no running kthread has", "[iok-cores]") {
+  Runtime r(3, 3);
+  CoreAllocator alloc(std::make_unique<DelayPolicy>(), 3, {4, 6, 7});
+  uint64_t now = 1'000'000'000;
+  alloc.run(r.t, now);
+  CHECK(r.shm(0).grant_cpu.load() == 4 + 1);  // the guarantee, on the first CPU
+  CHECK(r.shm(1).grant_cpu.load() == 0);     // no grant, no CPU
+
+  r.shm(0).oldest_ready_ns.store(now - 50 * kUs);
+  r.park(1);
+  r.park(2);
+  alloc.run(r.t, now += 5 * kUs);
+  alloc.run(r.t, now += 5 * kUs);
+  REQUIRE(r.shm(1).grant.load() == 1);
+  REQUIRE(r.shm(2).grant.load() == 1);
+  // Kthread 0 runs on 4; the two woken ones get the two other CPUs, not 4.
+  CHECK(r.shm(1).grant_cpu.load() == 6 + 1);
+  CHECK(r.shm(2).grant_cpu.load() == 7 + 1);
+
+  // Kthread 1 runs, parks (its core is free again), and is granted anew
+  // while 6 and 7 are both idle: it gets 6 again.
+  r.set_state(1, KthreadState::kActive);
+  r.park(1);
+  r.set_state(2, KthreadState::kActive);
+  r.park(2);
+  r.shm(0).oldest_ready_ns.store(0);
+  alloc.run(r.t, now += 5 * kUs);
+  REQUIRE(r.shm(1).grant.load() == 0);
+  REQUIRE(r.shm(2).grant.load() == 0);
+  r.shm(0).oldest_ready_ns.store(now - 50 * kUs);
+  alloc.run(r.t, now += 5 * kUs);
+  REQUIRE(r.shm(1).grant.load() == 1);
+  CHECK(r.shm(1).grant_cpu.load() == 6 + 1);
+  CHECK(r.shm(1).grant_seq.load() == 2);
+}

@@ -4,10 +4,13 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "iokernel/daemon/control.h"
 #include "iokernel/daemon/cores.h"
@@ -153,6 +156,39 @@ TEST_CASE("config: [iokernel] keys apply, the command line's validation holds", 
   CHECK(resolve(dflt).cores >= 1);  // 0: the CPUs it may use, less its own
 }
 
+TEST_CASE("--cpus: CPU lists, the capacity they set, and their errors", "[iok-daemon]") {
+  CHECK(parse_cpu_list("3") == std::vector<int>{3});
+  CHECK(parse_cpu_list("2-4,7") == std::vector<int>{2, 3, 4, 7});
+  CHECK(parse_cpu_list("9,1") == std::vector<int>{9, 1});  // the order given is the order tried
+  for (const char* bad : {"", "a", "1,", ",1", "1-", "-1", "4-2", "1,1", "1-3,2", "1 2", "99999"})
+    CHECK_THROWS_WITH(parse_cpu_list(bad), Catch::Contains("--cpus") && Catch::Contains("write CPUs like"));
+  CHECK_THROWS_WITH(parse_cpu_list("4-2"), Catch::Contains("backwards"));
+  CHECK_THROWS_WITH(parse_cpu_list("1-3,2"), Catch::Contains("CPU 2 is listed twice"));
+
+  cpu_set_t mine;
+  REQUIRE(sched_getaffinity(0, sizeof mine, &mine) == 0);
+  int allowed = -1, not_allowed = -1;
+  for (int c = 0; c < 1024; c++) {
+    if (CPU_ISSET(c, &mine) && allowed < 0) allowed = c;
+    if (!CPU_ISSET(c, &mine) && not_allowed < 0) not_allowed = c;
+  }
+  REQUIRE(allowed >= 0);
+  DaemonOptions o;
+  o.no_port = true;
+  o.cpus = std::to_string(allowed);
+  const DaemonSettings s = resolve(o);
+  CHECK(s.cpus == std::vector<int>{allowed});
+  CHECK(s.cores == 1);  // the list sets the capacity
+  o.cores = 2;
+  CHECK_THROWS_WITH(resolve(o), Catch::Contains("disagree"));
+  o.cores = 0;
+  o.cpus = std::to_string(not_allowed);
+  CHECK_THROWS_WITH(resolve(o), Catch::Contains("is not one this process may run on"));
+  DaemonOptions t;
+  apply_config_text("[iokernel]\nno_port = true\ncpus = \"" + std::to_string(allowed) + "\"\n", "t.toml", t);
+  CHECK(resolve(t).cpus == std::vector<int>{allowed});
+}
+
 TEST_CASE("config errors name the line, the key and the fix", "[iok-daemon]") {
   DaemonOptions o;
   auto error_of = [&](const std::string& text) {
@@ -177,6 +213,109 @@ TEST_CASE("config errors name the line, the key and the fix", "[iok-daemon]") {
   CHECK_THROWS_WITH(resolve(no_port), Catch::Contains("--no-port"));
   no_port.vdev = "net_tap0,iface=x";
   CHECK(resolve(no_port).port_name == "net_tap0");
+}
+
+TEST_CASE("config: a real NIC by --pci or pci, EAL arguments and hugepages", "[iok-daemon]") {
+  auto has = [](const std::vector<std::string>& v, const std::string& x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+  };
+  DaemonOptions o;
+  apply_config_text("[iokernel]\npci = \"3b:00.0,mprq_en=1\"\neal_args = [\"-l\", \"2\", \"-n\", \"4\"]\n"
+                    "hugepages = \"off\"\nfile_prefix = \"nic\"\n",
+                    "nic.toml", o);
+  CHECK(o.pci == "3b:00.0,mprq_en=1");
+  CHECK(o.eal_args == "-l 2 -n 4");
+  CHECK(o.hugepages == "off");
+  const DaemonSettings s = resolve(o);
+  CHECK(s.port_name == "0000:3b:00.0");
+  CHECK(has(s.eal_args, "0000:3b:00.0,mprq_en=1"));
+  CHECK(has(s.eal_args, "--no-huge"));
+  CHECK(has(s.eal_args, "--iova-mode=va"));  // the memfd rx pool needs it
+  CHECK_FALSE(has(s.eal_args, "--no-pci"));
+  CHECK(std::count(s.eal_args.begin(), s.eal_args.end(), "-l") == 1);  // the user's
+  CHECK(s.eal_args.back() == "4");
+  CHECK_THAT(s.eal_memory_note, Catch::Contains("off"));
+
+  DaemonOptions str;
+  apply_config_text("[iokernel]\nvdev = \"net_ring0\"\neal_args = \"-n 4\"\nhugepages = false\n", "s.toml", str);
+  CHECK(str.eal_args == "-n 4");
+  CHECK(str.hugepages == "off");
+  CHECK(resolve(str).port_name == "net_ring0");
+}
+
+TEST_CASE("port errors: exactly one of --vdev, --pci and --no-port; bad EAL arguments name the fix", "[iok-daemon]") {
+  auto error_of = [](DaemonOptions o) {
+    try {
+      resolve(o);
+    } catch (const OptionsError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  DaemonOptions both;
+  both.vdev = "net_ring0";
+  both.pci = "3b:00.0";
+  CHECK_THAT(error_of(both), Catch::Contains("exactly one of --vdev, --pci and --no-port") &&
+                                 Catch::Contains("--vdev net_ring0, --pci 3b:00.0"));
+  DaemonOptions np;
+  np.no_port = true;
+  np.pci = "3b:00.0";
+  CHECK_THAT(error_of(np), Catch::Contains("exactly one"));
+  np.pci.clear();
+  np.eal_args = "-n 4";
+  CHECK_THAT(error_of(np), Catch::Contains("--no-port starts no DPDK"));
+  DaemonOptions p;
+  p.pci = "3b:00";
+  CHECK_THAT(error_of(p), Catch::Contains("--pci: \"3b:00\" is not a PCI address"));
+  p.pci = "3b:00.0";
+  p.eal_args = "-a 0000:3b:00.1";
+  CHECK_THAT(error_of(p), Catch::Contains("--eal-args: -a names a device"));
+  p.eal_args = "-l '2'";
+  CHECK_THAT(error_of(p), Catch::Contains("quotes are not interpreted"));
+  p.eal_args = "--no-huge";
+  p.hugepages = "on";
+  CHECK_THAT(error_of(p), Catch::Contains("--hugepages on"));
+
+  DaemonOptions f;
+  auto file_error = [&](const std::string& text) {
+    try {
+      apply_config_text(text, "f.toml", f);
+    } catch (const OptionsError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK_THAT(file_error("[iokernel]\nhugepages = \"yes\"\n"),
+             Catch::StartsWith("f.toml:2:13: iokernel.hugepages: expected \"auto\", \"on\" or \"off\""));
+  CHECK_THAT(file_error("[iokernel]\neal_args = [\"-l 2\"]\n"),
+             Catch::StartsWith("f.toml:2:13: iokernel.eal_args: expected an EAL argument without spaces"));
+  CHECK_THAT(file_error("[iokernel]\neal_args = 4\n"), Catch::Contains("expected a string like"));
+  CHECK_THAT(file_error("[iokernel]\npci = 3\n"), Catch::StartsWith("f.toml:2:7: iokernel.pci: expected a string"));
+}
+
+TEST_CASE("the command line's port replaces the config file's", "[iok-daemon]") {
+  char path[] = "/tmp/iokd-test-XXXXXX.toml";
+  const int fd = mkstemps(path, 5);
+  REQUIRE(fd >= 0);
+  const std::string text = "[iokernel]\nvdev = \"net_ring0\"\nsocket = \"/tmp/iokd-test.sock\"\n";
+  REQUIRE(write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+  close(fd);
+  auto parse = [&](std::vector<const char*> argv, DaemonSettings* s) {
+    argv.insert(argv.begin(), {"iokerneld", "--config", path});
+    return parse_options(static_cast<int>(argv.size()), argv.data(), s);
+  };
+  DaemonSettings s;
+  CHECK(parse({}, &s) == -1);
+  CHECK(s.port_name == "net_ring0");
+  CHECK(parse({"--pci", "0000:3b:00.0", "--eal-args", "-n 4", "--hugepages", "off"}, &s) == -1);
+  CHECK(s.opts.vdev.empty());
+  CHECK(s.port_name == "0000:3b:00.0");
+  CHECK(s.eal_args.back() == "4");
+  CHECK(parse({"--no-port"}, &s) == -1);
+  CHECK(s.opts.no_port);
+  CHECK(s.eal_args.empty());
+  CHECK(parse({"--hugepages", "maybe"}, &s) == 2);
+  unlink(path);
 }
 
 TEST_CASE("the stats document lists each runtime with its rings", "[iok-daemon]") {

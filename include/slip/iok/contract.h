@@ -19,7 +19,7 @@ namespace slip::iok {
 
 inline constexpr uint32_t kMagic = 0x534c4950;  // "SLIP"
 inline constexpr uint16_t kVersionMajor = 3;    // layout or meaning changed: refuse (v3: core allocation)
-inline constexpr uint16_t kVersionMinor = 0;    // additions only: accept
+inline constexpr uint16_t kVersionMinor = 1;    // additions only: accept (v3.1: grant_cpu)
 inline constexpr uint32_t kMaxKthreads = 64;
 inline constexpr uint32_t kCacheLine = 64;
 
@@ -78,7 +78,9 @@ struct alignas(kCacheLine) KthreadShm {
   std::atomic<uint32_t> grant;            // IOKernel: 1 the kthread may hold a core, 0 not
   std::atomic<uint32_t> grant_seq;        // IOKernel: bumped with every grant
   std::atomic<uint64_t> grant_ns;         // IOKernel: when it last granted (CLOCK_MONOTONIC ns)
-  uint8_t pad[kCacheLine - 32];
+  std::atomic<uint32_t> grant_cpu;        // IOKernel (v3.1): the CPU this grant is for, plus 1; 0: none,
+                                          // run anywhere. Written before grant_seq moves.
+  uint8_t pad[kCacheLine - 36];
 };
 
 // At offset 0 of the runtime's region. bufs_off/n_bufs/buf_size describe the
@@ -143,7 +145,7 @@ static_assert(sizeof(KthreadShm) == 832 && offsetof(KthreadShm, tx) == 192 && of
               offsetof(KthreadShm, rx_return) == 576 && offsetof(KthreadShm, oldest_ready_ns) == 768 &&
               offsetof(KthreadShm, state) == 776 && offsetof(KthreadShm, parks) == 780 &&
               offsetof(KthreadShm, grant) == 784 && offsetof(KthreadShm, grant_seq) == 788 &&
-              offsetof(KthreadShm, grant_ns) == 792);
+              offsetof(KthreadShm, grant_ns) == 792 && offsetof(KthreadShm, grant_cpu) == 800);
 static_assert(sizeof(RegionHdr) == 64 && offsetof(RegionHdr, region_size) == 8 && offsetof(RegionHdr, n_kthreads) == 16 &&
               offsetof(RegionHdr, buf_size) == 20 && offsetof(RegionHdr, kthreads_off) == 24 &&
               offsetof(RegionHdr, bufs_off) == 32 && offsetof(RegionHdr, n_bufs) == 40);

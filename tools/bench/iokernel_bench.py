@@ -86,6 +86,9 @@ def parse_args(argv=None):
     p.add_argument("--core-interval-us", type=float, default=5, help="iokerneld's core allocation interval")
     p.add_argument("--iok-busy-poll", action="store_true",
                    help="iokerneld busy-polls its core (default: --idle-backoff, as a 2-vCPU machine needs)")
+    p.add_argument("--iok-server-kthreads", type=int, default=2,
+                   help="iokernel: the synthetic's kthreads, its max cores (1 guaranteed); 1 shows the daemon's hop "
+                        "without a second core taken from the loadgen and the daemon")
     p.add_argument("--iok-loadgen-spin", action="store_true",
                    help="iokernel: the loadgen's kthread spins (default: it parks when idle, as it shares "
                         "iokerneld's CPU)")
@@ -261,12 +264,14 @@ class Bench:
         # Shared-mode runtimes need no namespace: they reach the daemon over its Unix socket. The runtime
         # pins kthread i to the i-th CPU it may use.
         srv = self.server("synthetic-iokernel", self.pin(self.synthetic_argv(
-            ["--stack", "slip", "--iokernel", sock, "--ip", IOK_SERVER_IP], kthreads=2, spin=a.iok_server_spin),
+            ["--stack", "slip", "--iokernel", sock, "--ip", IOK_SERVER_IP], kthreads=a.iok_server_kthreads,
+            spin=a.iok_server_spin),
             self.synth_cpus), "slip-synthetic: ready")
         lg = ["--stack", "slip", "--iokernel", sock, "--ip", IOK_CLIENT_IP, "--kthreads", "1",
               "--connect-timeout", "15"] + (["--spin"] if a.iok_loadgen_spin else [])
         placement = (f"iokerneld on CPU {self.daemon_cpu} ({'busy-poll' if a.iok_busy_poll else 'idle backoff'}"
-                     f", --cores 3); synthetic 2 kthreads (1 guaranteed, max 2, "
+                     f", --cores 3); synthetic {a.iok_server_kthreads} kthreads (1 guaranteed, "
+                     f"max {a.iok_server_kthreads}, "
                      f"{'spinning' if a.iok_server_spin else 'park when idle'}) on CPUs "
                      f"{','.join(map(str, self.synth_cpus))}; loadgen 1 kthread "
                      f"({'spinning' if a.iok_loadgen_spin else 'parks when idle'}) on CPU {self.client_cpu}")

@@ -56,6 +56,10 @@ void add_stack_options(CLI::App& app, StackOptions& o, bool offer_spin) {
   app.add_option("--prefix-len", o.prefix_len, "subnet prefix length")->check(CLI::Range(0, 32))->capture_default_str();
   app.add_option("--file-prefix", o.file_prefix, "slip, direct mode: DPDK --file-prefix (unique per process)");
   app.add_option("--kthreads", o.kthreads, "runtime kthreads")->check(CLI::Range(1, 64))->capture_default_str();
+  app.add_flag_function(
+      "--pin-kthreads,!--no-pin-kthreads", [&o](int64_t n) { o.pin = n > 0 ? 1 : 0; },
+      "pin kthread i to the i-th CPU this process may use (default: on the slip stack only; on Linux sockets the "
+      "kernel places them, as every process's kthread 0 would otherwise share the first CPU)");
   if (offer_spin)
     app.add_flag("--spin", o.spin,
                  "kthreads busy-poll and never park (as Shenango's and IX's do); without it an idle kthread "
@@ -93,6 +97,10 @@ int run_on_stack(std::string_view prog, const StackOptions& o, net::StackConfig 
   rt::Config rc;
   rc.kthreads = o.kthreads;
   if (o.spin) rc.spinning_kthreads = o.kthreads;
+  // Pinned, every Slipstream process on Linux sockets put its kthread 0 on the
+  // first allowed CPU: slip-gateway queued behind its workers and load
+  // generator on one core while nginx had the other (docs/benchmarks.md).
+  rc.pin_kthreads = o.pin >= 0 ? o.pin == 1 : !kernel;
   std::string error;
   auto guarded = [&](auto&& body) {
     try {

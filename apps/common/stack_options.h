@@ -27,10 +27,13 @@ struct StackOptions {
   int prefix_len = 24;
   unsigned kthreads = 1;
   bool spin = false;
+  // --pin-kthreads 1, --no-pin-kthreads 0; -1: pinned on the slip stack only.
+  int pin = -1;
 };
 
 // Adds --stack, --vdev, --pci, --eal-args, --port-name, --iokernel, --ip,
-// --prefix-len, --file-prefix, --kthreads, and --spin when offer_spin.
+// --prefix-len, --file-prefix, --kthreads, --[no-]pin-kthreads, and --spin
+// when offer_spin.
 void add_stack_options(CLI::App& app, StackOptions& o, bool offer_spin = false);
 
 // Checks the flags together, starts the runtime (kthreads, spin) with the

@@ -91,6 +91,8 @@ class Bench:
                 subprocess.run(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"], check=True)
         if not self.ns:
             self.notes.append("not root (or no netns): the slip-stack gateway case was skipped")
+        self.notes.append("no process pinned on Linux sockets: the kernel places workers, loadgen and proxy "
+                          f"over {len(os.sched_getaffinity(0))} CPUs")
 
     def cmd(self, argv):
         return (["ip", "netns", "exec", self.ns] if self.ns else []) + argv

@@ -64,6 +64,10 @@ class SlipStack final : public Stack, public rt::Poller {
   void udp_unbind(uint16_t port) noexcept;
   // With tab_lk_ held: port, or a free ephemeral port when 0; EADDRINUSE.
   Result<uint16_t> udp_claim_port(uint16_t port) noexcept;
+  // With tab_lk_ held: the next port of the ephemeral range that free(port)
+  // accepts, round robin from the last one handed out; 0 when none is.
+  template <class Free>
+  uint16_t next_ephemeral(Free&& free) noexcept;
   // TCP tables; the core lock is held by callers of timer_update.
   // With tab_lk_ held: port, or a free ephemeral one when 0; EADDRINUSE.
   Result<uint16_t> tcp_claim_listen_port(uint16_t port) noexcept;

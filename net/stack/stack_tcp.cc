@@ -25,16 +25,19 @@ tcp::SegOpts to_seg_opts(const TcpOptions& o) noexcept {
 }
 }  // namespace
 
-Result<uint16_t> SlipStack::udp_claim_port(uint16_t port) noexcept {
-  if (port == 0) {
-    for (uint32_t tries = 0; tries <= 65535u && port == 0; tries++) {
-      const uint16_t p = next_ephemeral_;
-      next_ephemeral_ = next_ephemeral_ >= cfg_.ephemeral_hi ? cfg_.ephemeral_lo : next_ephemeral_ + 1;
-      if (!udp_[p]) port = p;
-    }
-    if (port == 0) return err(EADDRINUSE);
+template <class Free>
+uint16_t SlipStack::next_ephemeral(Free&& free) noexcept {
+  for (uint32_t tries = 0; tries <= 65535u; tries++) {
+    const uint16_t p = next_ephemeral_;
+    next_ephemeral_ = next_ephemeral_ >= cfg_.ephemeral_hi ? cfg_.ephemeral_lo : next_ephemeral_ + 1;
+    if (free(p)) return p;
   }
-  if (udp_[port]) return err(EADDRINUSE);
+  return 0;
+}
+
+Result<uint16_t> SlipStack::udp_claim_port(uint16_t port) noexcept {
+  if (port == 0) port = next_ephemeral([&](uint16_t p) { return !udp_[p]; });
+  if (port == 0 || udp_[port]) return err(EADDRINUSE);
   return port;
 }
 
@@ -64,11 +67,7 @@ void SlipStack::udp_unbind(uint16_t port) noexcept {
 
 // Port 0 takes a free one from the ephemeral range, as Linux's listen does.
 Result<uint16_t> SlipStack::tcp_claim_listen_port(uint16_t port) noexcept {
-  for (uint32_t tries = 0; port == 0 && tries <= 65535u; tries++) {
-    const uint16_t p = next_ephemeral_;
-    next_ephemeral_ = next_ephemeral_ >= cfg_.ephemeral_hi ? cfg_.ephemeral_lo : next_ephemeral_ + 1;
-    if (!listeners_[p]) return p;
-  }
+  if (port == 0) port = next_ephemeral([&](uint16_t p) { return !listeners_[p]; });
   if (port == 0 || listeners_[port]) return err(EADDRINUSE);
   return port;
 }
@@ -117,11 +116,10 @@ Result<std::unique_ptr<TcpConn>> SlipStack::tcp_dial(Endpoint remote, uint64_t d
   std::shared_ptr<TcpCore> c;
   {
     rt::SpinGuard g(tab_lk_);
-    for (uint32_t tries = 0; tries <= 65535u && !c; tries++) {
-      const uint16_t p = next_ephemeral_;
-      next_ephemeral_ = next_ephemeral_ >= cfg_.ephemeral_hi ? cfg_.ephemeral_lo : next_ephemeral_ + 1;
+    const uint16_t p =
+        next_ephemeral([&](uint16_t q) { return !listeners_[q] && !conns_.count(FlowKey{{cfg_.ip, q}, remote}); });
+    if (p != 0) {
       const FlowKey k{{cfg_.ip, p}, remote};
-      if (listeners_[p] || conns_.count(k)) continue;
       c = std::make_shared<TcpCore>(this, k);
       conns_.emplace(k, c);
     }

@@ -5,7 +5,7 @@
 #include <sched.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
+#include "slip/common/cli11.h"
 #include <toml++/toml.h>
 
 #include <algorithm>

@@ -1,6 +1,6 @@
 #include "stack_options.h"
 
-#include <CLI/CLI.hpp>
+#include "slip/common/cli11.h"
 
 #include <unistd.h>
 

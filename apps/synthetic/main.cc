@@ -8,7 +8,7 @@
 // Prints one "slip-synthetic: ready ..." line once it serves, and a
 // "slip-synthetic: done ..." line with its counters when it stops (SIGTERM,
 // SIGINT or --duration).
-#include <CLI/CLI.hpp>
+#include "slip/common/cli11.h"
 #include <fmt/format.h>
 
 #include <atomic>

@@ -5,7 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
+#include "slip/common/cli11.h"
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 

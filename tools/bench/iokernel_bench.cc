@@ -18,7 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
+#include "slip/common/cli11.h"
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 

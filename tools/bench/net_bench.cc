@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
+#include "slip/common/cli11.h"
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 

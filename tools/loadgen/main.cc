@@ -2,7 +2,7 @@
 // from each request's intended send time, on the Slipstream runtime over
 // either stack. Prints a table, writes result.json and result.csv to a run
 // folder, and shows a progress line while it runs.
-#include <CLI/CLI.hpp>
+#include "slip/common/cli11.h"
 
 #include <sys/prctl.h>
 

@@ -4,7 +4,7 @@
 // Linux interop and IOKernel tests and a quick way to poke the stack by hand
 // (ping, curl, nc against it). With --rtc its echo runs to completion in the
 // stack's poll (udp_serve, tcp_serve) instead of on uthreads.
-#include <CLI/CLI.hpp>
+#include "slip/common/cli11.h"
 
 #include <atomic>
 #include <csignal>

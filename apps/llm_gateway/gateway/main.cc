@@ -4,7 +4,7 @@
 //
 // Prints "slip-gateway: ready ..." once it serves; SIGHUP reloads --config;
 // SIGTERM or SIGINT ends it (exit 0) after a "slip-gateway: done ..." line.
-#include <CLI/CLI.hpp>
+#include "slip/common/cli11.h"
 #include <fmt/format.h>
 
 #include <atomic>

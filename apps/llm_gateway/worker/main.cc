@@ -5,7 +5,7 @@
 //
 // Prints one "slip-worker: ready ..." line once it serves; SIGTERM or SIGINT
 // ends it (exit 0) with a "slip-worker: done ..." line.
-#include <CLI/CLI.hpp>
+#include "slip/common/cli11.h"
 #include <fmt/format.h>
 
 #include <atomic>

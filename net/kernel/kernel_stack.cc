@@ -11,8 +11,10 @@
 #include <array>
 #include <cerrno>
 
+#include "net/kernel/io.h"
 #include "net/kernel/netpoll.h"
 #include "net/kernel/sockaddr.h"
+#include "net/kernel/tcp_conn.h"
 #include "net/kernel/tcp_service.h"
 #include "slip/net/stack.h"
 #include "slip/runtime/poll.h"
@@ -21,20 +23,6 @@
 namespace slip::net {
 namespace kernel {
 namespace {
-
-// Retries op (a syscall returning -1/errno) until it stops saying EAGAIN,
-// parking on fd's readiness in between; ETIMEDOUT past the deadline.
-template <class Op>
-Result<size_t> io(Netpoll& np, int fd, Dir d, uint64_t deadline, Op op) {
-  for (;;) {
-    const uint32_t seen = np.seq(fd, d);
-    const ssize_t n = op();
-    if (n >= 0) return static_cast<size_t>(n);
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) return err(errno == EPIPE ? ECONNRESET : errno);
-    if (deadline <= now_ns() || !np.wait(fd, d, seen, deadline)) return err(ETIMEDOUT);
-  }
-}
 
 class KUdp final : public UdpConn {
  public:
@@ -62,62 +50,6 @@ class KUdp final : public UdpConn {
   int fd_;
 };
 
-class KTcp final : public TcpConn {
- public:
-  KTcp(Netpoll& np, int fd) : np_(np), fd_(fd) {}
-  ~KTcp() override {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Result<size_t> read(void* buf, size_t len, uint64_t deadline) override {
-    return io(np_, fd_, Dir::read, deadline, [&] { return recv(fd_, buf, len, MSG_DONTWAIT); });
-  }
-  Result<size_t> write(const void* buf, size_t len, uint64_t deadline) override {
-    return io(np_, fd_, Dir::write, deadline, [&] { return send(fd_, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL); });
-  }
-  // Linux has no in-place receive: the bytes are peeked into a per-connection
-  // buffer and only what fn took is then removed from the socket.
-  Result<InplaceRead> read_inplace(InplaceFn fn, void* ctx, uint64_t deadline) override {
-    if (!peek_) peek_ = std::make_unique<uint8_t[]>(kPeek);
-    auto r = io(np_, fd_, Dir::read, deadline, [&] { return recv(fd_, peek_.get(), kPeek, MSG_DONTWAIT | MSG_PEEK); });
-    if (!r) return Error{r.error()};
-    if (*r == 0) return InplaceRead{0, true};
-    const size_t took = std::min(fn(ctx, peek_.get(), *r), *r);
-    if (took > 0 && recv(fd_, peek_.get(), took, MSG_DONTWAIT) != static_cast<ssize_t>(took)) return err(errno);
-    return InplaceRead{took, false};
-  }
-  Result<size_t> readv(const iovec* iov, int n, uint64_t deadline) override {
-    msghdr m{};
-    m.msg_iov = const_cast<iovec*>(iov);
-    m.msg_iovlen = static_cast<size_t>(n);
-    return io(np_, fd_, Dir::read, deadline, [&] { return recvmsg(fd_, &m, MSG_DONTWAIT); });
-  }
-  Result<size_t> writev(const iovec* iov, int n, uint64_t deadline) override {
-    msghdr m{};
-    m.msg_iov = const_cast<iovec*>(iov);
-    m.msg_iovlen = static_cast<size_t>(n);
-    return io(np_, fd_, Dir::write, deadline, [&] { return sendmsg(fd_, &m, MSG_DONTWAIT | MSG_NOSIGNAL); });
-  }
-  void shutdown() override { ::shutdown(fd_, SHUT_WR); }
-  // The kernel finishes the connection (FIN, TIME_WAIT) after close(2).
-  void close() override {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  void abort() override {
-    if (fd_ < 0) return;
-    set_reset_on_close(fd_);
-    close();
-  }
-  Endpoint local() const override { return local_of(fd_); }
-  Endpoint remote() const override { return remote_of(fd_); }
-
- private:
-  static constexpr size_t kPeek = 64 * 1024;
-  Netpoll& np_;
-  int fd_;
-  std::unique_ptr<uint8_t[]> peek_;
-};
-
 class KListener final : public TcpListener {
  public:
   KListener(Netpoll& np, int fd, bool nodelay) : np_(np), fd_(fd), nodelay_(nodelay) {}
@@ -138,7 +70,7 @@ class KListener final : public TcpListener {
       ::close(cfd);
       return err(e);
     }
-    return std::unique_ptr<TcpConn>(std::make_unique<KTcp>(np_, cfd));
+    return make_tcp_conn(np_, cfd);
   }
   Endpoint local() const override { return local_of(fd_); }
 
@@ -250,7 +182,7 @@ class KernelStack final : public Stack {
   Result<std::unique_ptr<TcpConn>> tcp_dial(Endpoint remote, uint64_t deadline) override {
     auto fd = new_socket(SOCK_STREAM);
     if (!fd) return Error{fd.error()};
-    auto conn = std::make_unique<KTcp>(np_, *fd);  // closes fd on every error path
+    auto conn = make_tcp_conn(np_, *fd);  // closes fd on every error path
     const int one = 1;
     if (!cfg_.tcp.nagle) setsockopt(*fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     const sockaddr_in sa = to_sockaddr(remote);

@@ -52,15 +52,19 @@ Readiness* Netpoll::record(int fd) noexcept {
 }
 
 bool Netpoll::watch(int fd) noexcept {
-  if (!record(fd)) {
+  Readiness* r = record(fd);
+  if (!r) {
     errno = EMFILE;
     return false;
   }
+  r->hup.store(false, std::memory_order_relaxed);  // a reused number: a late edge of the old fd only costs a recv
   epoll_event e{};
   e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   e.data.u64 = static_cast<uint64_t>(fd);
   return epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &e) == 0;
 }
+
+bool Netpoll::hung_up(int fd) noexcept { return record(fd)->hup.load(std::memory_order_acquire); }
 
 uint32_t Netpoll::seq(int fd, Dir d) noexcept {
   Readiness* r = record(fd);
@@ -99,6 +103,7 @@ void wake(Readiness* r, uint32_t events) noexcept {
   if (r->hook.load(std::memory_order_relaxed) && call_hook(r, events)) return;
   r->lk.lock();
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) r->hup.store(true, std::memory_order_relaxed);
     r->rseq.fetch_add(1, std::memory_order_release);
     r->readers.wake_all();
   }

@@ -28,6 +28,7 @@ struct Readiness {
   rt::SpinLock lk;
   rt::WaitQueue readers, writers;
   std::atomic<uint32_t> rseq{0}, wseq{0};  // bumped (under lk) on each readiness edge
+  std::atomic<bool> hup{false};            // the peer closed or the socket failed: set before rseq moves
   std::atomic<ReadyHook*> hook{nullptr};
   std::atomic<int> hook_calls{0};  // dispatchers inside hook->on_ready()
 };
@@ -47,6 +48,9 @@ class Netpoll final : public rt::Poller {
   uint32_t seq(int fd, Dir d) noexcept;
   // Parks until fd's readiness in d moves past seen, or the deadline; false on timeout.
   bool wait(int fd, Dir d, uint32_t seen, uint64_t deadline);
+  // Whether an edge said the peer closed (or the socket failed) since watch():
+  // after that a short read does not mean drained, as the end is still to read.
+  bool hung_up(int fd) noexcept;
 
   // Routes fd's edges to h; unhook() returns once no call is running.
   void hook(int fd, ReadyHook* h) noexcept;

@@ -41,6 +41,7 @@ inline void check_inplace_read(Stack& sender, Stack& receiver, Endpoint at) {
           return take;
         },
         slip::now_ns() + 10'000'000'000);
+    INFO("read_inplace failed with errno " << (r.ok() ? 0 : r.error()) << " after " << got.size() << " bytes");
     REQUIRE(r.ok());
     eof = r->eof;
     if (!eof) REQUIRE(r->taken > 0);

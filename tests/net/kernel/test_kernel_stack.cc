@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -241,9 +243,87 @@ TEST_CASE("kernel stack: udp_serve runs the handler on the polling kthread", "[k
   });
 }
 
-TEST_CASE("kernel stack: read_inplace keeps the zero-copy contract (by peeking)", "[kernel]") {
+TEST_CASE("kernel stack: read_inplace keeps the zero-copy contract", "[kernel]") {
   with_kernel_stack(1, [](Stack& st) {
     slip::net::test::check_inplace_read(st, st, {kLoop, free_tcp_port(st)});
+  });
+}
+
+// read_inplace receives into a per-connection buffer: what its fn leaves is
+// served to the next read of either kind, a fn that wanted more is shown the
+// bytes that arrived since, and a drained socket parks until its next edge.
+TEST_CASE("kernel stack: read_inplace holds what fn left and a drained socket waits for its edge", "[kernel]") {
+  with_kernel_stack(1, [](Stack& st) {
+    auto lis = st.tcp_listen(0);
+    REQUIRE(lis.ok());
+    const uint16_t port = (*lis)->local().port;
+    std::atomic<int> step{0};
+    auto at = [&step](int want) {
+      while (step.load() < want) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    };
+    std::thread peer([&] {
+      const int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in sa{};
+      sa.sin_family = AF_INET;
+      sa.sin_port = htons(port);
+      sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
+        int i = 0;
+        for (const char* part : {"hello world", "ab", "cd", "x"}) {
+          (void)send(fd, part, std::strlen(part), 0);
+          at(++i);
+        }
+      }
+      close(fd);
+    });
+    auto c = (*lis)->accept(slip::now_ns() + 5'000'000'000);
+    REQUIRE(c.ok());
+    auto& conn = **c;
+    std::string seen;
+    auto r = conn.read_inplace([&](const uint8_t* p, size_t n) {
+      seen.assign(reinterpret_cast<const char*>(p), n);
+      return size_t{5};
+    });
+    REQUIRE(r.ok());
+    CHECK(r->taken == 5);
+    CHECK(seen == "hello world");
+    char buf[64];
+    auto n = conn.read(buf, sizeof buf, slip::now_ns() + 5'000'000'000);
+    REQUIRE(n.ok());
+    CHECK(std::string(buf, *n) == " world");  // the held bytes, not a new receive
+
+    step = 1;  // "ab" and, once "ab" was declined, "cd"
+    auto want4 = [&](const uint8_t* p, size_t k) {
+      seen.assign(reinterpret_cast<const char*>(p), k);
+      return k >= 4 ? size_t{4} : size_t{0};
+    };
+    r = conn.read_inplace(want4, slip::now_ns() + 5'000'000'000);
+    INFO("errno " << (r.ok() ? 0 : r.error()));
+    REQUIRE(r.ok());
+    CHECK(r->taken == 0);
+    CHECK(seen == "ab");
+    step = 2;
+    for (int i = 0; i < 500 && seen.size() < 4; i++) {
+      rt::sleep_until(slip::now_ns() + 2'000'000);
+      r = conn.read_inplace(want4, slip::now_ns() + 5'000'000'000);
+      REQUIRE(r.ok());
+    }
+    CHECK(seen == "abcd");
+    CHECK(r->taken == 4);
+
+    // Drained: nothing arrives, so the read times out rather than spinning.
+    n = conn.read(buf, sizeof buf, slip::now_ns() + 30'000'000);
+    REQUIRE_FALSE(n.ok());
+    CHECK(n.error() == ETIMEDOUT);
+    step = 3;  // "x": its edge wakes the read
+    n = conn.read(buf, sizeof buf, slip::now_ns() + 5'000'000'000);
+    REQUIRE(n.ok());
+    CHECK(std::string(buf, *n) == "x");
+    step = 4;  // the peer closes
+    r = conn.read_inplace([](const uint8_t*, size_t k) { return k; }, slip::now_ns() + 5'000'000'000);
+    REQUIRE(r.ok());
+    CHECK(r->eof);
+    peer.join();
   });
 }
 

@@ -212,6 +212,7 @@ PY
     rc=$?
     slip_pid=
     ((rc == 0)) || fail "slip stack: exit status $rc after SIGTERM"
+    ((failed == 0)) || { echo "-- the worker's log (slip stack):"; tail -n 60 "$work/slip.log"; }
   else
     cat "$work/slip.log"
     fail "slip stack: worker did not start on the tap port"

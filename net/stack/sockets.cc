@@ -181,7 +181,7 @@ void TcpCore::after(uint64_t now) noexcept {
       parent_ = nullptr;
       if (ev & tcp::kEvEstablished && !(ev & tcp::kEvClosed)) {
         if (TcpSvc* s = l->service()) adopt(s, l, now);
-        else l->established(shared_from_this());
+        else if (!l->established(shared_from_this())) tcb_.abort(now);  // its listener is closing
       } else {
         l->half_open_gone(this);
       }
@@ -201,13 +201,8 @@ void TcpCore::input(const tcp::InSeg& seg, uint64_t now) noexcept {
   after(now);
 }
 
-void TcpCore::accept_syn(const tcp::InSeg& syn, uint64_t now, TcpListenSock* parent) noexcept {
+void TcpCore::accept_syn(const tcp::InSeg& syn, uint64_t now) noexcept {
   rt::SpinGuard g(lk_);
-  parent_ = parent;
-  {
-    rt::SpinGuard pg(parent->lk_);
-    parent->children_.push_back(this);
-  }
   tcb_.accept_syn(syn, now, st_->new_iss(key_));
   after(now);
 }
@@ -342,12 +337,18 @@ void TcpCore::abort() noexcept {
 
 // ---- TCP listeners ---------------------------------------------------------------
 
+// Once unlistened, no child is admitted. Every child admitted before is in
+// children_ with its parent set, so detaching them all (each under its own
+// lock, which a handshake finishing on another kthread holds while it calls
+// back) leaves none pointing here; one that finished meanwhile is refused
+// by established() instead of being queued on a listener about to go.
 TcpListenSock::~TcpListenSock() {
   st_->tcp_unlisten(port_);
   std::vector<TcpCore*> kids;
   std::deque<std::shared_ptr<TcpCore>> ready;
   {
     rt::SpinGuard g(lk_);
+    closing_ = true;
     kids.swap(children_);
     ready.swap(ready_);
   }
@@ -362,12 +363,20 @@ bool TcpListenSock::admit() noexcept {
   return true;
 }
 
-void TcpListenSock::established(std::shared_ptr<TcpCore> c) noexcept {
+void TcpListenSock::add_child(TcpCore* c) noexcept {
+  rt::SpinGuard g(lk_);
+  children_.push_back(c);
+  c->set_parent(this);
+}
+
+bool TcpListenSock::established(std::shared_ptr<TcpCore> c) noexcept {
   rt::SpinGuard g(lk_);
   half_open_--;
   std::erase(children_, c.get());
+  if (closing_) return false;
   ready_.push_back(std::move(c));
   acceptors_.wake_one();
+  return true;
 }
 
 void TcpListenSock::half_open_gone(TcpCore* c) noexcept {

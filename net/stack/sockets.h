@@ -94,7 +94,10 @@ class TcpCore : public std::enable_shared_from_this<TcpCore> {
 
   // Receive path (rx lock held by the caller).
   void input(const tcp::InSeg& seg, uint64_t now) noexcept;
-  void accept_syn(const tcp::InSeg& syn, uint64_t now, TcpListenSock* parent) noexcept;
+  // A new passive connection, before it is published in the stack's table
+  // (so without its lock): its listener, which admitted it.
+  void set_parent(TcpListenSock* l) noexcept { parent_ = l; }
+  void accept_syn(const tcp::InSeg& syn, uint64_t now) noexcept;
   void on_timer(uint64_t now) noexcept;
   void detach_parent() noexcept;
   // From ~TcpSvc: on_close(kStopped) and an orderly close, unless it ended already.
@@ -174,9 +177,13 @@ class TcpListenSock final : public TcpListener {
   Result<std::unique_ptr<TcpConn>> accept(uint64_t deadline) override;
   Endpoint local() const override { return {st_->ip(), port_}; }
 
-  // Receive path: whether a new half-open connection may be created.
+  // Receive path, with the stack's table locked (so never while closing):
+  // whether a new half-open connection may be created, then that connection,
+  // this listener's child from here on.
   bool admit() noexcept;
-  void established(std::shared_ptr<TcpCore> c) noexcept;
+  void add_child(TcpCore* c) noexcept;
+  // c finished its handshake; false once the listener is closing (refuse it).
+  bool established(std::shared_ptr<TcpCore> c) noexcept;
   void half_open_gone(TcpCore* c) noexcept;
   // The service its connections go to instead of accept(), if any.
   TcpSvc* service() const noexcept { return svc_; }
@@ -190,6 +197,7 @@ class TcpListenSock final : public TcpListener {
   std::deque<std::shared_ptr<TcpCore>> ready_;
   size_t half_open_ = 0;
   std::vector<TcpCore*> children_;  // half-open, to detach on close
+  bool closing_ = false;            // in the destructor: no child is queued any more
   rt::WaitQueue acceptors_;
   friend class TcpCore;
 };

@@ -179,9 +179,10 @@ void SlipStack::rx_tcp(PacketBuf* b, const RxFrame& f, uint64_t now) noexcept {
   if (!c && l && (in.flags & (tcp::kSyn | tcp::kAck | tcp::kRst)) == tcp::kSyn) {
     if (l->admit()) {
       c = std::make_shared<TcpCore>(this, k);
+      l->add_child(c.get());
       conns_.emplace(k, c);
       tab_lk_.unlock();
-      c->accept_syn(in, now, l);
+      c->accept_syn(in, now);
     } else {
       tab_lk_.unlock();
       ctr().drop(Drop::kTcpBacklogFull);

@@ -4,6 +4,7 @@
 
 #include <openssl/evp.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <random>
 #include <vector>
@@ -258,6 +259,37 @@ TEST_CASE("a listener's backlog bounds unaccepted connections", "[stack]") {
     b.counters(cb);
     CHECK(cb.drops_of(Drop::kTcpBacklogFull) >= 1);
     for (int i = 0; i < 2; i++) CHECK((*lis)->accept(deadline_in(1'000'000'000)));
+  });
+}
+
+// A handshake that completes on one kthread while the listener is destroyed
+// on another must end in a RST, not in an ESTABLISHED connection nobody owns
+// (whose peer would wait forever).
+TEST_CASE("closing a listener while handshakes complete leaves no connection without an owner", "[stack]") {
+  with_hosts({}, [](Stack& a, Stack& b, TestWire&) {
+    std::atomic<int> connected{0}, hung{0};
+    std::mt19937 rng(3);
+    for (int round = 0; round < 60; round++) {
+      auto lis = b.tcp_listen(0, 16);
+      REQUIRE(lis);
+      const Endpoint at{kIpB, (*lis)->local().port};
+      std::vector<rt::JoinHandle> dialers;
+      for (int i = 0; i < 4; i++)
+        dialers.push_back(rt::spawn([&] {
+          auto c = a.tcp_dial(at, deadline_in(1'000'000'000));
+          if (!c) return;  // refused: the listener went first
+          connected++;
+          char byte;
+          auto r = (*c)->read(&byte, 1, deadline_in(3'000'000'000));
+          if (!r && r.error() == ETIMEDOUT) hung++;
+        }));
+      const uint64_t until = slip::now_ns() + rng() % 200'000;
+      while (slip::now_ns() < until) rt::yield();
+      lis->reset();
+      for (auto& d : dialers) d.join();
+    }
+    INFO(connected.load() << " connections completed their handshake");
+    CHECK(hung == 0);
   });
 }
 

@@ -89,6 +89,10 @@ def parse_args(argv=None):
     p.add_argument("--iok-server-kthreads", type=int, default=2,
                    help="iokernel: the synthetic's kthreads, its max cores (1 guaranteed); 1 shows the daemon's hop "
                         "without a second core taken from the loadgen and the daemon")
+    p.add_argument("--iok-daemon-alone", action="store_true",
+                   help="iokernel: iokerneld gets the last CPU to itself (as Shenango's IOKernel has a core); the "
+                        "synthetic and the loadgen share the others. On 2 vCPUs the default puts the daemon, the "
+                        "loadgen and the synthetic's second kthread on one CPU, and the daemon waits for it")
     p.add_argument("--iok-loadgen-spin", action="store_true",
                    help="iokernel: the loadgen's kthread spins (default: it parks when idle, as it shares "
                         "iokerneld's CPU)")
@@ -136,6 +140,19 @@ def cpu_seconds(pid):
         return None
 
 
+def rq_wait_seconds(pid):
+    """Seconds the threads of pid spent runnable but waiting for a CPU (schedstat), summed; None once gone.
+    On a machine with fewer CPUs than busy threads this is where queueing hides."""
+    try:
+        total = 0
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[1])
+        return total / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 class CpuSampler:
     """Samples the CPU time of some processes every 10 ms on the monotonic clock, so
     the time used inside a window known only afterwards can be interpolated."""
@@ -147,7 +164,10 @@ class CpuSampler:
         self._t = threading.Thread(target=self._run, daemon=True)
 
     def _take(self):
-        self.samples.append((time.monotonic(), {n: cpu_seconds(p) for n, p in self.pids.items()}))
+        pids = list(self.pids.items())  # point() adds the loadgen while this runs
+        c = {n: cpu_seconds(p) for n, p in pids}
+        c.update({n + ":rq": rq_wait_seconds(p) for n, p in pids})
+        self.samples.append((time.monotonic(), c))
 
     def _run(self):
         while not self._stop.is_set():
@@ -251,6 +271,11 @@ class Bench:
 
     def start_iokernel(self):
         a = self.a
+        daemon_cpu, synth_cpus, client_cpu = self.daemon_cpu, self.synth_cpus, self.client_cpu
+        if a.iok_daemon_alone:
+            cpus = sorted(os.sched_getaffinity(0))
+            daemon_cpu, rest = cpus[-1], cpus[:-1] or cpus
+            synth_cpus, client_cpu = rest[:2], rest[2] if len(rest) >= 3 else rest[-1]
         sock = os.path.join(self.work, "iok.sock")
         prefix = self.janitor.prefix(f"slip-bench-iokd-{self.tag}")
         # --cores: the synthetic's 2 plus the loadgen's 1, so the allocator's capacity is not what limits the
@@ -260,22 +285,22 @@ class Bench:
         if not a.iok_busy_poll:
             argv.append("--idle-backoff")
         # With --idle-backoff the daemon sets its own timer slack to 1 ns, so its sleeps are what it asks for.
-        daemon = self.server("iokerneld", self.in_ns(self.pin(argv, [self.daemon_cpu])), "listening on")
+        daemon = self.server("iokerneld", self.in_ns(self.pin(argv, [daemon_cpu])), "listening on")
         # Shared-mode runtimes need no namespace: they reach the daemon over its Unix socket. The runtime
         # pins kthread i to the i-th CPU it may use.
         srv = self.server("synthetic-iokernel", self.pin(self.synthetic_argv(
             ["--stack", "slip", "--iokernel", sock, "--ip", IOK_SERVER_IP], kthreads=a.iok_server_kthreads,
             spin=a.iok_server_spin),
-            self.synth_cpus), "slip-synthetic: ready")
+            synth_cpus), "slip-synthetic: ready")
         lg = ["--stack", "slip", "--iokernel", sock, "--ip", IOK_CLIENT_IP, "--kthreads", "1",
               "--connect-timeout", "15"] + (["--spin"] if a.iok_loadgen_spin else [])
-        placement = (f"iokerneld on CPU {self.daemon_cpu} ({'busy-poll' if a.iok_busy_poll else 'idle backoff'}"
+        placement = (f"iokerneld on CPU {daemon_cpu} ({'busy-poll' if a.iok_busy_poll else 'idle backoff'}"
                      f", --cores 3); synthetic {a.iok_server_kthreads} kthreads (1 guaranteed, "
                      f"max {a.iok_server_kthreads}, "
                      f"{'spinning' if a.iok_server_spin else 'park when idle'}) on CPUs "
-                     f"{','.join(map(str, self.synth_cpus))}; loadgen 1 kthread "
-                     f"({'spinning' if a.iok_loadgen_spin else 'parks when idle'}) on CPU {self.client_cpu}")
-        return ([daemon, srv], lg, [self.client_cpu], IOK_SERVER_IP, srv,
+                     f"{','.join(map(str, synth_cpus))}; loadgen 1 kthread "
+                     f"({'spinning' if a.iok_loadgen_spin else 'parks when idle'}) on CPU {client_cpu}")
+        return ([daemon, srv], lg, [client_cpu], IOK_SERVER_IP, srv,
                 {"service": srv.proc.pid, "daemon": daemon.proc.pid}, placement, sock)
 
     def start_direct(self):
@@ -355,6 +380,7 @@ class Bench:
             proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                     start_new_session=True, text=True, errors="replace")
             self.janitor.track(proc)
+            cpu.pids["loadgen"] = proc.pid
             deadline = threading.Timer(a.warmup + a.duration + 60, lambda: procs.stop(proc))
             deadline.start()
             for line in proc.stderr:
@@ -379,10 +405,13 @@ class Bench:
         if starts:
             w0 = min(starts) + a.warmup
             w1 = w0 + a.duration
-            for name in pids:
+            for name in list(pids) + ["loadgen"]:
                 c0, c1 = cpu.at(name, w0), cpu.at(name, w1)
                 key = "cpu_s" if name == "service" else f"{name}_cpu_s"
                 row[key] = None if c0 is None or c1 is None else round(c1 - c0, 3)
+                q0, q1 = cpu.at(name + ":rq", w0), cpu.at(name + ":rq", w1)
+                key = "service" if name == "service" else name
+                row[f"{key}_rq_wait_ms"] = None if q0 is None or q1 is None else round((q1 - q0) * 1e3, 1)
         else:
             self.notes.append(f"{system} {rate:.0f}: no progress lines from slip-loadgen, cpu_s unknown")
         row["cores"] = None if row["cpu_s"] is None else round(row["cpu_s"] / a.duration, 3)
@@ -552,8 +581,13 @@ def print_table(result, a):
     for system, rows in curves.items():
         for row in rows:
             extra = ""
+            if row.get("service_rq_wait_ms") is not None:
+                extra = f"service waited for a CPU {row['service_rq_wait_ms']:.0f} ms"
+            if row.get("loadgen_rq_wait_ms") is not None:
+                extra += f", loadgen {row['loadgen_rq_wait_ms']:.0f} ms"
             if "daemon_cpu_s" in row:
-                extra = f"iokerneld cpu {fmt(row['daemon_cpu_s'], '.2f')} s"
+                extra += (f"; iokerneld cpu {fmt(row['daemon_cpu_s'], '.2f')} s, waited for a CPU "
+                          f"{fmt(row.get('daemon_rq_wait_ms'), '.0f')} ms")
             if row.get("iok_counters"):
                 extra += f", grants {row['iok_counters'].get('core_grants')}"
             print(f"  {system:9s} {row['offered_rps']:9.0f} {row['achieved_rps']:9.0f} {row['p50_us']:9.1f} "

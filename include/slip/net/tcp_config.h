@@ -1,4 +1,8 @@
 // TCP tuning knobs, one struct per stack (ENGINEERING.md: knobs in one place).
+// The slip stack applies them all. The kernel stack (Linux sockets) applies
+// `nagle` (TCP_NODELAY) and, for tcp_serve, `rcv_buf` as the bytes it holds
+// unconsumed per connection; the rest is Linux's, whose autotuned socket
+// buffers a fixed SO_RCVBUF/SO_SNDBUF would switch off.
 #pragma once
 
 #include <cstdint>

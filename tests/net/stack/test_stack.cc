@@ -274,7 +274,7 @@ TEST_CASE("closing a listener while handshakes complete leaves no connection wit
       REQUIRE(lis);
       const Endpoint at{kIpB, (*lis)->local().port};
       std::vector<rt::JoinHandle> dialers;
-      for (int i = 0; i < 4; i++)
+      for (int i = 0; i < 16; i++)
         dialers.push_back(rt::spawn([&] {
           auto c = a.tcp_dial(at, deadline_in(1'000'000'000));
           if (!c) return;  // refused: the listener went first
@@ -288,7 +288,7 @@ TEST_CASE("closing a listener while handshakes complete leaves no connection wit
       lis->reset();
       for (auto& d : dialers) d.join();
     }
-    INFO(connected.load() << " connections completed their handshake");
+    CHECK(connected > 0);  // some handshakes completed, so the race was there to lose
     CHECK(hung == 0);
   });
 }

@@ -31,8 +31,11 @@ class KTcp final : public TcpConn {
   }
 
   Result<size_t> read(void* buf, size_t len, uint64_t deadline) override {
-    const iovec v{buf, len};
-    return readv(&v, 1, deadline);
+    if (held() != 0) {
+      const iovec v{buf, len};
+      return copy_held(&v, 1);
+    }
+    return receive(len, deadline, [&] { return recv(fd_, buf, len, MSG_DONTWAIT); });
   }
   Result<size_t> readv(const iovec* iov, int n, uint64_t deadline) override {
     if (held() != 0) return copy_held(iov, n);
@@ -94,24 +97,17 @@ class KTcp final : public TcpConn {
   template <class Op>
   Result<size_t> receive(size_t want, uint64_t deadline, Op op) {
     if (const int e = std::exchange(deferred_err_, 0)) return err(e);
-    for (;;) {
-      const uint32_t seen = np_.seq(fd_, Dir::read);
-      if (drained_ && seen == drained_at_ && !np_.hung_up(fd_)) {
-        if (deadline <= now_ns() || !np_.wait(fd_, Dir::read, seen, deadline)) return err(ETIMEDOUT);
-        continue;
-      }
-      drained_ = false;
-      const ssize_t n = op();
-      if (n > 0 && static_cast<size_t>(n) < want) {
-        drained_ = true;
-        drained_at_ = seen;
-      }
-      if (n >= 0) return static_cast<size_t>(n);
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) return err(errno);
-      drained_ = true;
-      drained_at_ = seen;
-    }
+    if (drained_ && np_.seq(fd_, Dir::read) == drained_at_ && !np_.hung_up(fd_) &&
+        (deadline <= now_ns() || !np_.wait(fd_, Dir::read, drained_at_, deadline)))
+      return err(ETIMEDOUT);
+    uint32_t seen = 0;
+    auto r = io(np_, fd_, Dir::read, deadline, [&] {
+      seen = np_.seq(fd_, Dir::read);
+      return op();
+    });
+    drained_ = r ? *r > 0 && *r < want : r.error() == ETIMEDOUT;  // timed out: its last try said EAGAIN
+    drained_at_ = seen;
+    return r;
   }
 
   // Moves the held bytes to the front and appends what the socket has now,
@@ -122,7 +118,7 @@ class KTcp final : public TcpConn {
       tail_ -= head_;
       head_ = 0;
     }
-    if (tail_ == kBuf || (drained_ && np_.seq(fd_, Dir::read) == drained_at_ && !np_.hung_up(fd_))) return;
+    if (tail_ == kBuf) return;
     auto r = receive(kBuf - tail_, 0, [&] { return recv(fd_, buf_.get() + tail_, kBuf - tail_, MSG_DONTWAIT); });
     if (r) tail_ += *r;  // 0 (EOF) shows up on the read after these bytes
     else if (r.error() != ETIMEDOUT) deferred_err_ = r.error();  // likewise

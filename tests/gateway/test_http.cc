@@ -207,6 +207,12 @@ void with_server(Limits lim, F client) {
       }
       (void)r.end_stream();
     });
+    router.add("GET", "/first", [](const Request&, Responder& r) {
+      (void)r.start_stream(200, "text/event-stream", {}, "data: a\n\n");
+      rt::sleep_for(std::chrono::milliseconds(20));  // the first read sees only what start_stream wrote
+      (void)r.send_chunk("data: b\n\n");
+      (void)r.end_stream();
+    });
     ServerOptions so;
     so.port = 0;
     so.limits = lim;
@@ -294,5 +300,38 @@ TEST_CASE("server: a request that does not arrive in time gets 408; idle connect
     CHECK(slow.read_all().rfind("HTTP/1.1 408 Request Timeout", 0) == 0);
     CHECK(idle.read_all().empty());
     CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3));
+  });
+}
+
+TEST_CASE("server: start_stream sends the head and the first chunk in one write", "[http]") {
+  with_server(Limits{}, [](uint16_t port) {
+    {
+      Client c(port);
+      c.send("GET /first HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+      char b[4096];
+      const ssize_t n = recv(c.fd, b, sizeof b, 0);
+      REQUIRE(n > 0);
+      const std::string first(b, size_t(n));
+      CHECK(first.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+      const std::string tail = "\r\n\r\n9\r\ndata: a\n\n\r\n";  // the head's end, then the chunk
+      REQUIRE(first.size() > tail.size());
+      CHECK(first.substr(first.size() - tail.size()) == tail);
+      const std::string rest = c.read_all();
+      CHECK(rest == "9\r\ndata: b\n\n\r\n0\r\n\r\n");
+    }
+    {
+      Client c(port);  // HTTP/1.0: no chunk framing, the body ends with the connection
+      c.send("GET /first HTTP/1.0\r\n\r\n");
+      const std::string r = c.read_all();
+      CHECK(r.find("Transfer-Encoding") == std::string::npos);
+      CHECK(r.substr(r.find("\r\n\r\n") + 4) == "data: a\n\ndata: b\n\n");
+    }
+    {
+      Client c(port);
+      c.send("HEAD /first HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+      const std::string r = c.read_all();
+      CHECK(r.find("Transfer-Encoding: chunked\r\n") != std::string::npos);
+      CHECK(r.substr(r.find("\r\n\r\n") + 4).empty());
+    }
   });
 }

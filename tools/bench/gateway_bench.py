@@ -39,6 +39,10 @@ import procs  # noqa: E402
 
 GATEWAY, WORKER, LOADGEN = "@GATEWAY@", "@WORKER@", "@LOADGEN@"
 PROXIES = ["direct", "slip", "kernel", "nginx", "haproxy"]
+# Not in the default list: HAProxy in TCP mode, a byte relay that parses no
+# HTTP, so what it adds is the floor for any proxy hop on this machine.
+EXTRA_PROXIES = ["tcp_relay"]
+METRICS = ["ttft_p50_us", "ttft_p99_us", "itl_p50_us", "itl_p99_us", "itl_p999_us"]
 MODEL = "bench-model"
 NS_TAP_HOST, NS_TAP_GW = "198.18.9.1", "198.18.9.2"
 
@@ -57,7 +61,8 @@ def parse_args():
     p.add_argument("--duration", type=float, default=8)
     p.add_argument("--warmup", type=float, default=2)
     p.add_argument("--reps", type=int, default=3)
-    p.add_argument("--proxies", default=",".join(PROXIES))
+    p.add_argument("--proxies", default=",".join(PROXIES),
+                   help=f"comma-separated, from {','.join(PROXIES + EXTRA_PROXIES)}")
     p.add_argument("--skip-routing", action="store_true")
     p.add_argument("--routing-groups", type=int, default=32, help="distinct shared system prompts")
     p.add_argument("--routing-prefix", type=int, default=1000, help="words in each shared prefix")
@@ -66,7 +71,17 @@ def parse_args():
     p.add_argument("--routing-duration", type=float, default=12)
     p.add_argument("--routing-warmup", type=float, default=6)
     p.add_argument("--keep", action="store_true", help="keep the work folder with every log")
-    return p.parse_args()
+    a = p.parse_args()
+    unknown = [k for k in a.proxies.split(",") if k and k not in PROXIES + EXTRA_PROXIES]
+    if unknown:
+        p.error(f"--proxies: unknown {', '.join(unknown)} (known: {', '.join(PROXIES + EXTRA_PROXIES)})")
+    return a
+
+
+HAPROXY_HTTP = """  option http-keep-alive
+  # Without it HAProxy coalesces a stream's small chunks (MSG_MORE) and tokens arrive in bunches.
+  option http-no-delay
+"""
 
 
 def free_port():
@@ -187,32 +202,29 @@ http {{
             argv = ["sh", "-c", f"nginx -p {d} -c {d}/nginx.conf & "
                     f"until curl -s -o /dev/null 127.0.0.1:{port}; do sleep 0.05; done; echo proxy ready; wait"]
             return self.server("nginx", argv, "proxy ready"), f"127.0.0.1:{port}"
-        if kind == "haproxy":
-            d = os.path.join(self.work, "haproxy")
+        if kind in ("haproxy", "tcp_relay"):
+            d = os.path.join(self.work, kind)
             os.makedirs(d, exist_ok=True)
             srv = "".join(f"  server w{i} 127.0.0.1:{p}\n" for i, p in enumerate(worker_ports))
+            mode = "http" if kind == "haproxy" else "tcp"
             with open(os.path.join(d, "haproxy.cfg"), "w") as f:
                 f.write(f"""global
   nbthread 1
   maxconn 4000
 defaults
-  mode http
+  mode {mode}
   timeout connect 5s
   timeout client 600s
   timeout server 600s
-  option http-keep-alive
-  # Without it HAProxy coalesces a stream's small chunks (MSG_MORE) and tokens arrive in bunches.
-  option http-no-delay
-frontend fe
+{HAPROXY_HTTP if mode == "http" else ""}frontend fe
   bind 127.0.0.1:{port}
   default_backend workers
 backend workers
   balance leastconn
-  http-reuse always
-{srv}""")
+{"  http-reuse always" + chr(10) if mode == "http" else ""}{srv}""")
             argv = ["sh", "-c", f"haproxy -db -f {d}/haproxy.cfg & "
                     f"until curl -s -o /dev/null 127.0.0.1:{port}; do sleep 0.05; done; echo proxy ready; wait"]
-            return self.server("haproxy", argv, "proxy ready"), f"127.0.0.1:{port}"
+            return self.server(kind, argv, "proxy ready"), f"127.0.0.1:{port}"
         raise ValueError(kind)
 
     def loadgen(self, label, servers, rate, duration, warmup, extra=()):
@@ -272,6 +284,12 @@ backend workers
             med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
             med["reps"] = len(rows)
             med["errors"] = sum(r["errors"] for r in rows)
+            # The repetitions are interleaved, so rep i of every proxy saw the same
+            # stretch of machine noise: the median of the per-rep differences from
+            # nginx compares two proxies more finely than the difference of medians.
+            if kind != "nginx" and "nginx" in runs:
+                med["minus_nginx_us"] = {k: statistics.median(r[k] - n[k] for r, n in zip(rows, runs["nginx"]))
+                                         for k in METRICS}
             out[kind] = med
         return out, rate
 
@@ -359,6 +377,12 @@ def main():
         for pol, m in result["routing"].items():
             print(f"  routing {pol:14s} ttft p50 {m['ttft_p50_ms']:.1f} ms p99 {m['ttft_p99_ms']:.1f} ms, "
                   f"prefill {m['prefill_ms_per_request']:.1f} ms/request, hit rate {m['prefix_hit_rate']:.2f}")
+    paired = [(k, m["minus_nginx_us"]) for k, m in ov.items() if "minus_nginx_us" in m]
+    if paired:
+        print("\nmedian of per-rep differences from nginx (us; negative: adds less than nginx)")
+        print("  " + " " * 24 + "".join(f"{k[:-3]:>12s}" for k in METRICS))
+        for kind, d in paired:
+            print(f"  {kind:24s}" + "".join(f"{d[k]:+12.0f}" for k in METRICS))
     for n in b.notes:
         print("note:", n)
     print(f"wrote {a.json}")

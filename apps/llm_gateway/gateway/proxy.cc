@@ -199,10 +199,14 @@ Gateway::Outcome Gateway::relay_stream(Attempt& a, UpstreamCall& call) {
   bool first = false, done = false;
   uint64_t last_token = 0;
   const uint64_t first_deadline = a.t0 + ms(a.cfg.first_token_timeout_ms);
-  auto start = [&] {
+  // The head waits for the first token (until then another worker may
+  // still answer) and then goes out in the same write as that token.
+  auto send = [&](std::string_view data) {
+    if (a.stream_started) return bool(a.res.send_chunk(data));
     a.stream_started = true;
-    return a.res.start_stream(200, "text/event-stream",
-                              {{"Cache-Control", "no-cache"}, {"X-Slip-Worker", std::string_view(w.cfg.name)}});
+    return bool(a.res.start_stream(200, "text/event-stream",
+                                   {{"Cache-Control", "no-cache"}, {"X-Slip-Worker", std::string_view(w.cfg.name)}},
+                                   data));
   };
   for (;;) {
     const uint64_t deadline = first ? last_token + ms(a.cfg.token_timeout_ms) : first_deadline;
@@ -236,10 +240,6 @@ Gateway::Outcome Gateway::relay_stream(Attempt& a, UpstreamCall& call) {
         last_token = now_ns();
         m_.ttft.observe_ns(last_token - a.t0);
         pool_.record_ttft(last_token - a.t0);
-        if (!start()) {
-          call.abort();
-          return Outcome::client_gone;
-        }
         out += held;
         held.clear();
       } else if (k == EventKind::token) {
@@ -252,7 +252,7 @@ Gateway::Outcome Gateway::relay_stream(Attempt& a, UpstreamCall& call) {
       out += ev;
     }
     pending.erase(0, used);
-    if (!out.empty() && !a.res.send_chunk(out)) {
+    if (!out.empty() && !send(out)) {
       call.abort();
       return Outcome::client_gone;
     }

@@ -63,30 +63,38 @@ std::string Responder::head(int status, std::string_view content_type, Headers e
   return h;
 }
 
-Result<size_t> Responder::write(const std::string& a, std::string_view b, std::string_view c) {
-  iovec iov[3] = {{const_cast<char*>(a.data()), a.size()},
+Result<size_t> Responder::write(std::string_view a, std::string_view b, std::string_view c, std::string_view d) {
+  iovec iov[4] = {{const_cast<char*>(a.data()), a.size()},
                   {const_cast<char*>(b.data()), b.size()},
-                  {const_cast<char*>(c.data()), c.size()}};
-  const size_t total = a.size() + b.size() + c.size();
+                  {const_cast<char*>(c.data()), c.size()},
+                  {const_cast<char*>(d.data()), d.size()}};
+  const size_t total = a.size() + b.size() + c.size() + d.size();
   size_t sent = 0;
   int i = 0;
   while (sent < total) {
     while (iov[i].iov_len == 0) i++;
-    auto n = conn_.writev(iov + i, 3 - i);
+    auto n = conn_.writev(iov + i, 4 - i);
     if (!n) {
       failed_ = true;
       return n;
     }
     sent += *n;
     for (size_t left = *n; left > 0;) {  // drop what went out
-      const size_t d = std::min(left, iov[i].iov_len);
-      iov[i].iov_base = static_cast<char*>(iov[i].iov_base) + d;
-      iov[i].iov_len -= d;
-      left -= d;
-      if (iov[i].iov_len == 0 && i < 2) i++;
+      const size_t k = std::min(left, iov[i].iov_len);
+      iov[i].iov_base = static_cast<char*>(iov[i].iov_base) + k;
+      iov[i].iov_len -= k;
+      left -= k;
+      if (iov[i].iov_len == 0 && i < 3) i++;
     }
   }
   return total;
+}
+
+std::string Responder::chunk_size_line(size_t n) {
+  std::string size;
+  for (size_t v = n; v > 0; v >>= 4) size.insert(size.begin(), hex_digit(static_cast<unsigned>(v)));
+  size.append("\r\n");
+  return size;
 }
 
 Result<size_t> Responder::respond(int status, std::string_view content_type, std::string_view body, Headers extra) {
@@ -103,13 +111,17 @@ Result<size_t> Responder::error(int status, std::string_view message, std::strin
   return respond(status, "application/json", body);
 }
 
-Result<size_t> Responder::start_stream(int status, std::string_view content_type, Headers extra) {
+Result<size_t> Responder::start_stream(int status, std::string_view content_type, Headers extra,
+                                       std::string_view first_chunk) {
   if (started_) return err(EALREADY);
   started_ = true;
   chunked_ = req_.minor == 1;
   if (!chunked_) close_ = true;  // HTTP/1.0: the body ends when the connection does
   if (head_only_) finished_ = true;
-  return write(head(status, content_type, extra, true, 0));
+  const std::string h = head(status, content_type, extra, true, 0);
+  if (head_only_ || first_chunk.empty()) return write(h);
+  if (!chunked_) return write(h, first_chunk);
+  return write(h, chunk_size_line(first_chunk.size()), first_chunk, "\r\n");
 }
 
 Result<size_t> Responder::send_chunk(std::string_view data) {
@@ -117,11 +129,8 @@ Result<size_t> Responder::send_chunk(std::string_view data) {
   if (!started_ || finished_) return err(EINVAL);
   if (failed_) return err(ECONNRESET);
   if (data.empty()) return size_t{0};
-  if (!chunked_) return write(std::string(data));
-  std::string size;
-  for (size_t v = data.size(); v > 0; v >>= 4) size.insert(size.begin(), hex_digit(static_cast<unsigned>(v)));
-  size.append("\r\n");
-  return write(size, data, "\r\n");
+  if (!chunked_) return write(data);
+  return write(chunk_size_line(data.size()), data, "\r\n");
 }
 
 Result<size_t> Responder::end_stream() {
@@ -129,7 +138,7 @@ Result<size_t> Responder::end_stream() {
   finished_ = true;
   if (failed_) return err(ECONNRESET);
   if (!chunked_) return size_t{0};
-  return write(std::string("0\r\n\r\n"));
+  return write("0\r\n\r\n");
 }
 
 bool Responder::peer_gone() {

@@ -44,8 +44,12 @@ class Responder {
   Result<size_t> error(int status, std::string_view message, std::string_view type = {}, std::string_view param = {},
                        std::string_view code = {});
 
-  // Sends the head of a chunked response (HTTP/1.0: a close-delimited one).
-  Result<size_t> start_stream(int status, std::string_view content_type, Headers extra = {});
+  // Sends the head of a chunked response (HTTP/1.0: a close-delimited one),
+  // and first_chunk with it in the same write when there is one: a proxy
+  // that holds the head until the first token then costs its client one
+  // segment and one wake-up instead of two.
+  Result<size_t> start_stream(int status, std::string_view content_type, Headers extra = {},
+                              std::string_view first_chunk = {});
   // One chunk, written now; an empty chunk is skipped (it would end the body).
   Result<size_t> send_chunk(std::string_view data);
   Result<size_t> end_stream();
@@ -67,7 +71,10 @@ class Responder {
 
  private:
   std::string head(int status, std::string_view content_type, Headers extra, bool streaming, size_t length);
-  Result<size_t> write(const std::string& a, std::string_view b = {}, std::string_view c = {});
+  Result<size_t> write(std::string_view a, std::string_view b = {}, std::string_view c = {},
+                       std::string_view d = {});
+  // The chunk-size line for a chunk of n bytes ("1a\r\n").
+  static std::string chunk_size_line(size_t n);
 
   net::TcpConn& conn_;
   const Request& req_;

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -60,6 +61,12 @@ void add_stack_options(CLI::App& app, StackOptions& o, bool offer_spin) {
       "--pin-kthreads,!--no-pin-kthreads", [&o](int64_t n) { o.pin = n > 0 ? 1 : 0; },
       "pin kthread i to the i-th CPU this process may use (default: on the slip stack only; on Linux sockets the "
       "kernel places them, as every process's kthread 0 would otherwise share the first CPU)");
+  app.add_option("--nic-poll-us", o.nic_poll_us,
+                 "slip, direct mode: how often a parked kthread looks at its DPDK port, in microseconds (the stack "
+                 "does not sleep on receive interrupts): lower answers an idle service sooner and costs more "
+                 "wake-ups")
+      ->check(CLI::Range(1.0, 1e6))
+      ->capture_default_str();
   if (offer_spin)
     app.add_flag("--spin", o.spin,
                  "kthreads busy-poll and never park (as Shenango's and IX's do); without it an idle kthread "
@@ -94,6 +101,7 @@ int run_on_stack(std::string_view prog, const StackOptions& o, net::StackConfig 
     sc.ip = *ip;  // the kernel stack binds to it; unset, it binds to any address
   }
   sc.prefix_len = static_cast<uint8_t>(o.prefix_len);
+  sc.max_park_ns = static_cast<uint64_t>(std::llround(o.nic_poll_us * 1000.0));
   rt::Config rc;
   rc.kthreads = o.kthreads;
   if (o.spin) rc.spinning_kthreads = o.kthreads;

@@ -27,13 +27,14 @@ struct StackOptions {
   int prefix_len = 24;
   unsigned kthreads = 1;
   bool spin = false;
+  double nic_poll_us = 100;  // slip, a port without receive interrupts: how often a parked kthread polls it
   // --pin-kthreads 1, --no-pin-kthreads 0; -1: pinned on the slip stack only.
   int pin = -1;
 };
 
 // Adds --stack, --vdev, --pci, --eal-args, --port-name, --iokernel, --ip,
-// --prefix-len, --file-prefix, --kthreads, --[no-]pin-kthreads, and --spin
-// when offer_spin.
+// --prefix-len, --file-prefix, --kthreads, --[no-]pin-kthreads, --nic-poll-us,
+// and --spin when offer_spin.
 void add_stack_options(CLI::App& app, StackOptions& o, bool offer_spin = false);
 
 // Checks the flags together, starts the runtime (kthreads, spin) with the

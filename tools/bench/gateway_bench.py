@@ -5,7 +5,7 @@ what prefix-aware routing wins.
 Overhead: the same simulated workers (slip-worker), the same open-loop
 streaming load (slip-loadgen --proto sse, Poisson) and the same seed, sent
 straight to the workers and through slip-gateway on the slip stack (DPDK
-net_tap), slip-gateway on Linux sockets, nginx and HAProxy (both configured as
+net_af_xdp on a veth pair, or net_tap), slip-gateway on Linux sockets, nginx and HAProxy (both configured as
 SSE reverse proxies with buffering off, one worker process or thread each, as
 the gateway has one kthread; every proxy balances least-connections).
 Client-side TTFT and inter-token latency percentiles; repeated, interleaved,
@@ -17,7 +17,7 @@ cache holds only some of them: TTFT, and the workers' simulated prefill time
 per request and prefix-cache hit rate from their /metrics.
 
 Everything runs inside a network namespace the benchmark creates (loopback,
-and 198.18.9.0/24 on the tap for the slip stack); without root the slip case
+and 198.18.9.0/24 on the veth pair or tap for the slip stack); without root the slip case
 is skipped with a note and the rest runs on the host's loopback.
 """
 import argparse
@@ -70,6 +70,12 @@ def parse_args():
     p.add_argument("--routing-rate", type=float, default=8)
     p.add_argument("--routing-duration", type=float, default=12)
     p.add_argument("--routing-warmup", type=float, default=6)
+    p.add_argument("--slip-port", choices=["af_xdp", "tap"], default="af_xdp",
+                   help="the slip-stack gateway's DPDK port toward the workers and the load generator: "
+                        "net_af_xdp on a veth pair (default) or net_tap")
+    p.add_argument("--slip-args", default="--nic-poll-us 10",
+                   help="more slip-gateway options for the slip case; the default polls the port every 10 us "
+                        "while idle, as AF_XDP cannot wake a parked kthread and the stack's default is 100 us")
     p.add_argument("--keep", action="store_true", help="keep the work folder with every log")
     a = p.parse_args()
     unknown = [k for k in a.proxies.split(",") if k and k not in PROXIES + EXTRA_PROXIES]
@@ -139,6 +145,23 @@ class Bench:
             ws.append((self.server(f"worker{i}", argv, "slip-worker: ready"), port))
         return ws
 
+    def slip_veth(self):
+        """The veth end the slip gateway's AF_XDP port binds (made once): its peer carries the workers'
+        address. One queue each way, so every frame reaches the queue the PMD binds. The peer computes
+        its checksums in software: AF_XDP hands over frames as they are, and a veth that offloads
+        them sends TCP with the checksum left partial, which the slip stack counts as bad and drops."""
+        if getattr(self, "_veth", None):
+            return self._veth
+        a, b = f"sxa{os.getpid() % 10000}", f"sxb{os.getpid() % 10000}"
+        for argv in (["ip", "link", "add", a, "numtxqueues", "1", "numrxqueues", "1", "type", "veth", "peer", "name",
+                      b, "numtxqueues", "1", "numrxqueues", "1"],
+                     ["ip", "addr", "add", f"{NS_TAP_HOST}/24", "dev", b],
+                     ["ethtool", "-K", b, "tx", "off"],
+                     ["ip", "link", "set", a, "up"], ["ip", "link", "set", b, "up"]):
+            subprocess.run(self.cmd(argv), check=True, stdout=subprocess.DEVNULL)
+        self._veth = a
+        return a
+
     def start_proxy(self, kind, worker_ports, policy="least_requests"):
         """(server or None, address clients use)."""
         if kind == "direct":
@@ -152,11 +175,19 @@ class Bench:
                 for p in worker_ports:
                     f.write(f'[[worker]]\nurl = "http://{host}:{p}"\nmodels = ["{MODEL}"]\nmax_concurrency = 1000\n')
             argv = [GATEWAY, "--config", cfg, "--port", str(port)]
+            if kind == "slip" and self.a.slip_port == "af_xdp":
+                veth = self.slip_veth()
+                prefix = self.janitor.prefix(f"slip-bench-gw-{os.getpid()}")
+                argv += ["--stack", "slip", "--vdev", f"net_af_xdp0,iface={veth}", "--ip", NS_TAP_GW,
+                         "--file-prefix", prefix] + self.a.slip_args.split()
+                s = self.server(f"gateway-{kind}-{policy}", argv, "slip-gateway: ready")
+                time.sleep(1.5)  # the first health probes find the workers
+                return s, f"{NS_TAP_GW}:{port}"
             if kind == "slip":
                 tap = f"sbt{os.getpid() % 10000}"
                 prefix = self.janitor.prefix(f"slip-bench-gw-{os.getpid()}")
                 argv += ["--stack", "slip", "--vdev", f"net_tap0,iface={tap}", "--ip", NS_TAP_GW,
-                         "--file-prefix", prefix]
+                         "--file-prefix", prefix] + self.a.slip_args.split()
                 s = self.server(f"gateway-{kind}-{policy}", argv, "slip-gateway: ready")
                 subprocess.run(self.cmd(["ip", "addr", "add", f"{NS_TAP_HOST}/24", "dev", tap]), check=True)
                 # The kernel's default 1000-frame queue toward the tap overflowed at about 25k frames/s while

@@ -49,6 +49,7 @@ std::string pool_shape_error(size_t n, size_t buf_size) {
 [[gnu::weak]] void free_dpdk_buf(PacketBuf*) noexcept { missing_hook("free_dpdk_buf"); }
 [[gnu::weak]] PacketBuf* alloc_dpdk_buf(BufPool&) noexcept { missing_hook("alloc_dpdk_buf"); }
 [[gnu::weak]] size_t dpdk_pool_available(const BufPool&) noexcept { missing_hook("dpdk_pool_available"); }
+[[gnu::weak]] bool dpdk_buf_idle(const PacketBuf*) noexcept { missing_hook("dpdk_buf_idle"); }
 [[gnu::weak]] void destroy_dpdk_pool(void*) noexcept { missing_hook("destroy_dpdk_pool"); }
 
 std::unique_ptr<BufPool> BufPool::heap(std::string name, size_t n, size_t buf_size) {
@@ -153,6 +154,14 @@ void BufPool::free_one(PacketBuf* b) noexcept {
   free_ = b;
   free_count_++;
   spin_unlock(lock_);
+}
+
+bool BufPool::only_ours(const PacketBuf* b) noexcept {
+  for (; b; b = b->next) {
+    if (b->refs.load(std::memory_order_acquire) != 1) return false;
+    if (b->mbuf && !dpdk_buf_idle(b)) return false;
+  }
+  return true;
 }
 
 size_t BufPool::available() const noexcept {

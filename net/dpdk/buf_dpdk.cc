@@ -177,6 +177,8 @@ PacketBuf* alloc_dpdk_buf(BufPool& pool) noexcept {
   return m ? BufPool::from_mbuf(m) : nullptr;
 }
 
+bool dpdk_buf_idle(const PacketBuf* b) noexcept { return rte_mbuf_refcnt_read(mb(b->mbuf)) == 1; }
+
 size_t dpdk_pool_available(const BufPool& pool) noexcept {
   return rte_mempool_avail_count(static_cast<const rte_mempool*>(pool.mempool()));
 }

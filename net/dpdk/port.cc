@@ -231,6 +231,7 @@ void DpdkPort::setup_queues(const DpdkPortConfig& cfg, uint16_t rx_desc, uint16_
   int socket = rte_eth_dev_socket_id(port_id_);
   if (socket < 0) socket = SOCKET_ID_ANY;
   pool_ = BufPool::dpdk("slip_port" + std::to_string(port_id_), cfg.pool_bufs, socket);
+  if (cfg.send_pool_bufs) send_pool_ = BufPool::dpdk("slip_send" + std::to_string(port_id_), cfg.send_pool_bufs, socket);
 
   rte_eth_dev_info info;
   rte_eth_dev_info_get(port_id_, &info);

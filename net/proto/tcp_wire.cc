@@ -141,7 +141,7 @@ size_t write_data_options(uint8_t* p, const TcpOptions& o) noexcept {
   return static_cast<size_t>(q - p);
 }
 
-TcpHdr* push_tcp(PacketBuf& b, const TcpTx& t, bool csum_offload) noexcept {
+TcpHdr* push_tcp(PacketBuf& b, const TcpTx& t, bool csum_offload, const uint32_t* payload_sum) noexcept {
   if (t.opts_len % 4 != 0 || t.opts_len > kTcpMaxOptLen) return nullptr;
   const size_t hl = kTcpHdrLen + t.opts_len;
   const size_t seg_len = b.chain_len() + hl;
@@ -164,6 +164,9 @@ TcpHdr* push_tcp(PacketBuf& b, const TcpTx& t, bool csum_offload) noexcept {
   if (csum_offload) {
     b.offload_flags |= PacketBuf::kTxTcpCsum;
     store_be16(h->csum_be, csum_fold(phdr));
+  } else if (payload_sum) {
+    // hl is a multiple of 4, so the payload starts on an even offset and its sum adds as it is.
+    store_be16(h->csum_be, csum_finish(csum_add(csum_partial(p, hl, phdr), *payload_sum)));
   } else {
     store_be16(h->csum_be, csum_finish(csum_chain(b, 0, phdr)));
   }

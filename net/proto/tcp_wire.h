@@ -105,6 +105,8 @@ struct TcpTx {
 // checksum is computed here, or with csum_offload the field holds the
 // pseudo-header sum for the NIC and kTxTcpCsum is set. l4_len is set either
 // way. nullptr without headroom, with bad opts_len, or when too long.
-TcpHdr* push_tcp(PacketBuf& b, const TcpTx& t, bool csum_offload) noexcept;
+// payload_sum, when given, is csum_partial() of the payload already (summed
+// as it was copied in), so only the header is summed here.
+TcpHdr* push_tcp(PacketBuf& b, const TcpTx& t, bool csum_offload, const uint32_t* payload_sum = nullptr) noexcept;
 
 }  // namespace slip::net::proto

@@ -68,6 +68,8 @@ void SlipStack::counters(NetCounters& out) const {
     NetCounters::inc(out.tx_no_route, c->tx_no_route.load());
     NetCounters::inc(out.tx_arp_pending_drops, c->tx_arp_pending_drops.load());
     NetCounters::inc(out.tx_ring_full, c->tx_ring_full.load());
+    NetCounters::inc(out.tx_tcp_by_ref, c->tx_tcp_by_ref.load());
+    NetCounters::inc(out.tx_tcp_copied, c->tx_tcp_copied.load());
   }
 }
 
@@ -76,6 +78,8 @@ PacketBuf* SlipStack::alloc() noexcept {
   if (!b) ctr().drop(Drop::kNoBuffer);
   return b;
 }
+
+PacketBuf* SlipStack::alloc_send_data() noexcept { return nic_.alloc_tx_data(); }
 
 uint32_t SlipStack::new_iss(const FlowKey& k) noexcept {
   // RFC 6528: a keyed hash of the 4-tuple plus a clock that ticks every 4 us.

@@ -54,6 +54,8 @@ class SlipStack final : public Stack, public rt::Poller {
   MacAddr mac() const noexcept { return mac_; }
   NetCounters& ctr() noexcept;
   PacketBuf* alloc() noexcept;
+  // A buffer for a TCP send queue (Nic::alloc_tx_data); nullptr when none is free.
+  PacketBuf* alloc_send_data() noexcept;
   // Prepends IPv4 and Ethernet to the L4 datagram in b and sends it to dst
   // (resolving the next hop); takes b in every case.
   void ip_output(PacketBuf* b, Ipv4Addr dst, uint8_t proto, bool ect = false) noexcept;

@@ -126,22 +126,41 @@ Result<size_t> UdpSock::write_to(const void* buf, size_t len, Endpoint to) {
 
 // ---- TCP connections -----------------------------------------------------------
 
-TcpCore::TcpCore(SlipStack* st, const FlowKey& key) : st_(st), key_(key), tcb_(st->cfg().tcp, &TcpCore::emit, this) {}
+TcpCore::TcpCore(SlipStack* st, const FlowKey& key) : st_(st), key_(key), tcb_(st->cfg().tcp, &TcpCore::emit, this) {
+  tcb_.set_send_buffers([](void* s) { return static_cast<SlipStack*>(s)->alloc_send_data(); }, st,
+                        !st->tx_csum_offload());
+}
 
 TcpCore::~TcpCore() = default;
 
 void TcpCore::emit(void* ctx, const tcp::OutSeg& seg) {
   auto* self = static_cast<TcpCore*>(ctx);
   SlipStack* st = self->st_;
-  PacketBuf* b = st->alloc();
-  if (!b) return;  // TCP retransmits; the drop is counted
-  if (seg.len) {
-    uint8_t* p = b->append(seg.len);
-    if (!p) {
-      BufPool::release(b);
-      return;
+  PacketBuf* b = nullptr;
+  tcp::SendQueue::Whole whole;
+  const bool by_ref = seg.len && seg.payload->whole(seg.payload_off, seg.len, whole) && BufPool::only_ours(whole.buf);
+  if (by_ref) {
+    // The send queue's buffer itself, headers in its headroom; the NIC's
+    // reference keeps it from being rewritten until the frame has left.
+    b = whole.buf;
+    b->ref();
+    b->data = whole.payload;
+    b->len = seg.len;
+    b->offload_flags = 0;
+    b->l2_len = b->l3_len = b->l4_len = 0;
+    NetCounters::inc(st->ctr().tx_tcp_by_ref);
+  } else {
+    b = st->alloc();
+    if (!b) return;  // TCP retransmits; the drop is counted
+    if (seg.len) {
+      uint8_t* p = b->append(seg.len);
+      if (!p) {
+        BufPool::release(b);
+        return;
+      }
+      seg.payload->read_at(seg.payload_off, p, seg.len);
+      NetCounters::inc(st->ctr().tx_tcp_copied);
     }
-    seg.payload->read_at(seg.payload_off, p, seg.len);
   }
   TcpOptions o;
   o.has_mss = seg.opts.mss != 0;
@@ -164,7 +183,8 @@ void TcpCore::emit(void* ctx, const tcp::OutSeg& seg) {
   tx.window = seg.wnd;
   tx.opts = opts;
   tx.opts_len = (seg.flags & tcp::kSyn) ? write_syn_options(opts, o) : write_data_options(opts, o);
-  if (!push_tcp(*b, tx, st->tx_csum_offload())) {
+  const bool offload = st->tx_csum_offload();
+  if (!push_tcp(*b, tx, offload, by_ref && !offload ? &whole.sum : nullptr)) {
     BufPool::release(b);
     return;
   }
@@ -299,9 +319,10 @@ Result<size_t> TcpCore::write(const void* buf, size_t len, uint64_t deadline) {
       lk_.unlock();
       return err(e);
     }
-    const size_t n = tcb_.write(static_cast<const uint8_t*>(buf), len, now_ns());
+    const uint64_t now = now_ns();
+    const size_t n = tcb_.write(static_cast<const uint8_t*>(buf), len, now);
+    after(now);  // also when nothing fit: a write short of packet buffers armed a retry timer
     if (n > 0 || len == 0) {
-      after(now_ns());
       st_->flush_tx();
       lk_.unlock();
       return n;

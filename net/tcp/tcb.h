@@ -15,6 +15,7 @@
 
 #include "net/tcp/byte_ring.h"
 #include "net/tcp/congestion.h"
+#include "net/tcp/send_queue.h"
 #include "net/tcp/seq.h"
 #include "slip/net/tcp_config.h"
 
@@ -52,13 +53,14 @@ struct InSeg {
 };
 
 // A segment to transmit; its payload is `len` bytes of `payload` from offset
-// `payload_off`, which the emitter copies into the packet.
+// `payload_off`, which the emitter sends by reference when they are one
+// buffer's bytes (SendQueue::whole) and copies otherwise.
 struct OutSeg {
   Seq seq = 0, ack = 0;
   uint8_t flags = 0;
   uint16_t wnd = 0;
   SegOpts opts;
-  const ByteRing* payload = nullptr;
+  const SendQueue* payload = nullptr;
   uint32_t payload_off = 0, len = 0;
   bool ect = false;        // mark ECT(0) in the IP header
 };
@@ -74,6 +76,8 @@ struct TcbStats {
 
 class Tcb {
  public:
+  // How soon a writer that found no free packet buffer is told to try again.
+  static constexpr uint64_t kBufferRetryNs = 1'000'000;
   using EmitFn = void (*)(void* ctx, const OutSeg& seg);
   Tcb(const TcpConfig& cfg, EmitFn emit, void* ctx);
   Tcb(const Tcb&) = delete;
@@ -86,7 +90,15 @@ class Tcb {
   // RFC 9293 §3.10.7 segment arrival.
   void input(const InSeg& s, uint64_t now);
 
+  // Where the send buffer's packet buffers come from (see SendQueue), and
+  // whether it sums their bytes (false when the NIC computes checksums).
+  void set_send_buffers(SendQueue::AllocFn fn, void* ctx, bool summing) noexcept {
+    snd_.set_allocator(fn, ctx);
+    snd_.set_summing(summing);
+  }
   // Copies up to n bytes into the send buffer and sends what the windows allow.
+  // Fewer than fit means no packet buffer was free: kEvWritable follows when
+  // the next acknowledgement frees some, or after kBufferRetryNs.
   size_t write(const uint8_t* p, size_t n, uint64_t now);
   // Copies up to n in-order bytes out; may send a window update.
   size_t read(uint8_t* out, size_t n, uint64_t now);
@@ -182,8 +194,9 @@ class Tcb {
   // Send side (RFC 9293 §3.3.1 names).
   Seq iss_ = 0, snd_una_ = 0, snd_nxt_ = 0, snd_max_ = 0, snd_wl1_ = 0, snd_wl2_ = 0;
   uint32_t snd_wnd_ = 0;
-  Seq snd_buf_seq_ = 0;  // sequence number of the send ring's first byte
-  ByteRing snd_;
+  Seq snd_buf_seq_ = 0;  // sequence number of the send buffer's first byte
+  SendQueue snd_;
+  uint64_t buf_retry_deadline_ = UINT64_MAX;  // a write found no packet buffer: try again then
   bool write_closed_ = false;  // shutdown_write() called: FIN goes after the ring
   bool fin_sent_ = false;
   Seq fin_seq_ = 0;

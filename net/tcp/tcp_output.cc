@@ -63,6 +63,7 @@ void Tcb::emit_segment(Seq seq, uint8_t flags, uint32_t off, uint32_t len, uint6
   o.len = len;
   o.ect = len > 0 && ccalg_->ecn();
   emit_(ctx_, o);
+  if (len) snd_.sent_up_to(off + len);  // later writes start a new buffer
   st_.segs_out++;
   if (flags & kAck) {
     ack_pending_ = 0;
@@ -109,6 +110,7 @@ void Tcb::retransmit_one(uint64_t now) {
     uint32_t len = std::min<uint32_t>(eff_mss(), data_end - snd_nxt_);
     for (size_t i = 0; i < sacked_.count(); i++)
       if (seq_in(sacked_[i].start, snd_nxt_ + 1, snd_nxt_ + len)) len = sacked_[i].start - snd_nxt_;
+    len = std::min<uint32_t>(len, static_cast<uint32_t>(snd_.run_from(snd_nxt_ - snd_buf_seq_)));
     uint8_t flags = kAck;
     if (write_closed_ && snd_nxt_ + len == fin_seq_) flags |= kFin;
     emit_segment(snd_nxt_, flags, snd_nxt_ - snd_buf_seq_, len, now);
@@ -152,6 +154,10 @@ void Tcb::output(uint64_t now) {
         // segment goes out only when it is all we have and nothing waits.
         if (len < eff_mss() && len < unsent && inflight > 0) break;
         if (len < eff_mss() && cfg_.nagle && inflight > 0) break;
+        // Stop at the end of the send buffer's packet buffer: after a segment
+        // the window cut short, the next one starts a buffer again and goes
+        // by reference (SendQueue), instead of every later one straddling two.
+        len = std::min<uint32_t>(len, static_cast<uint32_t>(snd_.run_from(snd_nxt_ - snd_buf_seq_)));
         uint8_t flags = kAck;
         if (snd_nxt_ + len == data_end) flags |= kPsh;
         if (write_closed_ && snd_nxt_ + len == fin_seq_) flags |= kFin;

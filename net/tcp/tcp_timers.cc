@@ -63,7 +63,14 @@ size_t Tcb::write(const uint8_t* p, size_t n, uint64_t now) {
     default:
       return 0;
   }
-  n = snd_.push(p, n);
+  // A buffer per segment, so that each can go out by reference. Before the
+  // handshake has told the peer's MSS, assume it matches ours.
+  const bool synced = state_ != State::kSynSent && state_ != State::kSynRcvd;
+  const uint32_t seg = synced ? eff_mss() : cfg_.mss - (cfg_.timestamps ? 12u : 0u);
+  const size_t want = std::min(n, snd_.space());
+  n = snd_.push(p, n, seg);
+  if (n < want && snd_.short_of_buffers() && buf_retry_deadline_ == UINT64_MAX)
+    buf_retry_deadline_ = now + kBufferRetryNs;
   output(now);
   return n;
 }
@@ -196,6 +203,7 @@ void Tcb::set_closed(int err) noexcept {
   if (err && !error_) error_ = err;
   events_ |= kEvClosed | kEvReadable | kEvWritable | (err ? uint32_t{kEvError} : 0u);
   rto_deadline_ = delack_deadline_ = persist_deadline_ = tw_deadline_ = keepalive_deadline_ = UINT64_MAX;
+  buf_retry_deadline_ = UINT64_MAX;
 }
 
 void Tcb::set_state(State s) noexcept {
@@ -204,7 +212,8 @@ void Tcb::set_state(State s) noexcept {
 }
 
 uint64_t Tcb::next_deadline() const noexcept {
-  return std::min({rto_deadline_, delack_deadline_, persist_deadline_, tw_deadline_, keepalive_deadline_});
+  return std::min({rto_deadline_, delack_deadline_, persist_deadline_, tw_deadline_, keepalive_deadline_,
+                   buf_retry_deadline_});
 }
 
 void Tcb::on_tick(uint64_t now) {
@@ -215,6 +224,10 @@ void Tcb::on_tick(uint64_t now) {
   if (now >= rto_deadline_) on_rto(now);
   if (state_ == State::kClosed) return;
   if (now >= delack_deadline_) send_ack(now);
+  if (now >= buf_retry_deadline_) {
+    buf_retry_deadline_ = UINT64_MAX;
+    events_ |= kEvWritable;
+  }
   if (now >= persist_deadline_) {
     emit_segment(snd_una_ - 1, kAck, 0, 0, now);  // elicits an ACK carrying the window
     st_.zero_window_probes++;

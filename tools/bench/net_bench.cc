@@ -87,7 +87,7 @@ Json combine(const std::vector<Json>& reps) {
     if (!r.contains("error")) ok.push_back(r);
   if (ok.empty()) return reps.empty() ? Json() : Json{{"error", reps.back()["error"]}};
   Json out;
-  for (const char* key : {"p50_ns", "p99_ns", "p999_ns", "samples", "gbps"}) {
+  for (const char* key : {"p50_ns", "p99_ns", "p999_ns", "samples", "gbps", "tx_segs_by_ref", "tx_segs_copied", "tx_ring_full"}) {
     if (!ok[0].contains(key)) continue;
     std::vector<double> v;
     for (const auto& r : ok) v.push_back(r[key].get<double>());
@@ -143,6 +143,9 @@ void print_table(const Json& j, const ChildArgs& base, unsigned reps) {
                "slip/kernel {}\n",
                base.bulk_reps, base.bulk_seconds, gbps(b, "slip"), gbps(b, "kernel"),
                num(b["ratio"]));
+    if (b.contains("slip") && b["slip"].contains("tx_segs_by_ref"))
+      fmt::print("  slip data segments sent by reference: {}, copied: {}\n",
+                 b["slip"]["tx_segs_by_ref"].get<uint64_t>(), b["slip"].value("tx_segs_copied", uint64_t{0}));
   }
 }
 

@@ -96,6 +96,10 @@ class BufPool {
   PacketBuf* alloc() noexcept;
   // Drops one reference on each segment of the chain; frees at zero.
   static void release(PacketBuf* b) noexcept;
+  // Whether the caller's reference is the only one on every segment and no
+  // NIC is still reading them: only then may it rewrite their headroom or
+  // bytes (TCP sending a kept segment again by reference).
+  static bool only_ours(const PacketBuf* b) noexcept;
 
   size_t size() const noexcept { return n_; }
   size_t available() const noexcept;

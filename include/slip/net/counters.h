@@ -56,6 +56,9 @@ struct NetCounters {
   std::atomic<uint64_t> rx_frames{0}, rx_bytes{0}, tx_frames{0}, tx_bytes{0};
   std::atomic<uint64_t> arp_requests_sent{0}, arp_replies_sent{0}, icmp_echo_replies{0};
   std::atomic<uint64_t> tx_no_route{0}, tx_arp_pending_drops{0}, tx_ring_full{0};
+  // TCP data segments sent from the send queue's buffer itself, and copied
+  // (cut by the window, or a buffer still held by the NIC or a queue).
+  std::atomic<uint64_t> tx_tcp_by_ref{0}, tx_tcp_copied{0};
 
   static void inc(std::atomic<uint64_t>& c, uint64_t n = 1) noexcept {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);

@@ -56,6 +56,9 @@ struct DpdkPortConfig {
   uint16_t rx_queues = 1, tx_queues = 1;
   uint16_t rx_desc = 1024, tx_desc = 1024;  // the PMD may round these
   size_t pool_bufs = 8192;  // must exceed the descriptors of all queues
+  // Buffers for TCP send queues (alloc_tx_data), a pool of their own so that
+  // full send queues cannot starve reception; 0: they come from the port's pool.
+  size_t send_pool_bufs = 8192;
   bool promiscuous = false;
   // An rte_mempool* the rx queues receive into instead of the port's own pool
   // (iokerneld's ShmPktPool); the caller keeps it alive until the port is
@@ -89,6 +92,7 @@ class DpdkPort final : public Nic {
   // pool; a packet too long for one mbuf is then dropped (and counted taken).
   uint16_t tx_burst(uint16_t q, PacketBuf** bufs, uint16_t n) noexcept override;
   PacketBuf* alloc_tx() noexcept override { return pool_->alloc(); }
+  PacketBuf* alloc_tx_data() noexcept override { return (send_pool_ ? send_pool_ : pool_)->alloc(); }
 
   uint16_t port_id() const noexcept { return port_id_; }
   const std::string& name() const noexcept { return name_; }
@@ -109,7 +113,7 @@ class DpdkPort final : public Nic {
   uint16_t port_id_ = 0;
   std::string name_;
   NicCaps caps_;
-  std::unique_ptr<BufPool> pool_;
+  std::unique_ptr<BufPool> pool_, send_pool_;
   std::atomic<uint64_t> tx_dropped_{0};
 };
 

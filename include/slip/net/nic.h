@@ -34,6 +34,11 @@ class Nic {
   virtual uint16_t tx_burst(uint16_t q, PacketBuf** bufs, uint16_t n) noexcept = 0;
   // A buffer to build a packet in, from the pool this NIC transmits from.
   virtual PacketBuf* alloc_tx() noexcept = 0;
+  // A buffer for a TCP send queue, which holds it until the peer acknowledges
+  // its bytes and transmits it by reference meanwhile. A backend with its own
+  // receive pool gives these from another pool, so that full send queues
+  // cannot leave the NIC without buffers to receive the ACKs into.
+  virtual PacketBuf* alloc_tx_data() noexcept { return alloc_tx(); }
 };
 
 }  // namespace slip::net

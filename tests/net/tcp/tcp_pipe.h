@@ -6,6 +6,7 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <random>
 #include <vector>
 
 #include "net/tcp/tcb.h"
@@ -93,6 +94,14 @@ class Pipe {
 
 // Moves `total` bytes from x to y through the pipe, reading as they arrive;
 // returns what y received.
+// n seeded pseudo-random bytes.
+inline std::vector<uint8_t> pattern(size_t n, uint32_t seed = 7) {
+  std::vector<uint8_t> v(n);
+  std::mt19937 rng(seed);
+  for (auto& b : v) b = static_cast<uint8_t>(rng());
+  return v;
+}
+
 inline std::vector<uint8_t> transfer(Pipe& p, Tcb& x, Tcb& y, const std::vector<uint8_t>& data,
                                      uint64_t limit_ns = 600'000'000'000) {
   std::vector<uint8_t> got;

@@ -10,13 +10,9 @@ using namespace slip::net::tcp;
 using slip::net::tcp::test::Pipe;
 using slip::net::tcp::test::transfer;
 
+using slip::net::tcp::test::pattern;
+
 namespace {
-std::vector<uint8_t> pattern(size_t n, uint32_t seed = 7) {
-  std::vector<uint8_t> v(n);
-  std::mt19937 rng(seed);
-  for (auto& b : v) b = static_cast<uint8_t>(rng());
-  return v;
-}
 TcpConfig fast_timers() {
   TcpConfig c;
   c.rto_initial_ns = 10'000'000;

@@ -57,6 +57,12 @@ void add_stack_options(CLI::App& app, StackOptions& o, bool offer_spin) {
   app.add_option("--prefix-len", o.prefix_len, "subnet prefix length")->check(CLI::Range(0, 32))->capture_default_str();
   app.add_option("--file-prefix", o.file_prefix, "slip, direct mode: DPDK --file-prefix (unique per process)");
   app.add_option("--kthreads", o.kthreads, "runtime kthreads")->check(CLI::Range(1, 64))->capture_default_str();
+  app.add_option("--queues", o.queues,
+                 "slip, direct mode: receive and transmit queues of the port; with several, a port with RSS (or "
+                 "net_tap, whose kernel side hashes flows over its queues) spreads flows over them and kthread i "
+                 "polls queue i first, so one flow's segments stay on one core")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   app.add_flag_function(
       "--pin-kthreads,!--no-pin-kthreads", [&o](int64_t n) { o.pin = n > 0 ? 1 : 0; },
       "pin kthread i to the i-th CPU this process may use (default: on the slip stack only; on Linux sockets the "
@@ -85,6 +91,9 @@ int run_on_stack(std::string_view prog, const StackOptions& o, net::StackConfig 
     return fail(prog,
                 "--stack slip needs exactly one of --vdev (direct mode, a virtual device), --pci (direct mode, a NIC) "
                 "and --iokernel (shared mode)",
+                2);
+  if (o.queues > 1 && (kernel || !o.iokernel.empty()))
+    return fail(prog, "--queues is for direct mode (--stack slip with --vdev or --pci): iokerneld steers flows itself",
                 2);
   if (!o.eal_args.empty() && (kernel || !o.iokernel.empty()))
     return fail(prog, "--eal-args is for direct mode (--stack slip with --vdev or --pci): no DPDK starts here", 2);
@@ -126,6 +135,7 @@ int run_on_stack(std::string_view prog, const StackOptions& o, net::StackConfig 
     nc.mode = o.iokernel.empty() ? iok::NicChoice::Mode::kDirect : iok::NicChoice::Mode::kShared;
     nc.vdev = o.vdev;
     nc.pci = o.pci;
+    nc.queues = static_cast<uint16_t>(o.queues);
     nc.eal_args = std::move(eal_args);
     nc.port_name = port_name_of(o);
     nc.file_prefix = !o.file_prefix.empty() ? o.file_prefix : std::string(prog) + "-" + std::to_string(::getpid());

@@ -26,6 +26,7 @@ struct StackOptions {
   std::string eal_args;  // direct mode: more EAL arguments, split at whitespace (no quoting)
   int prefix_len = 24;
   unsigned kthreads = 1;
+  unsigned queues = 1;  // slip, direct mode: the port's queues
   bool spin = false;
   double nic_poll_us = 100;  // slip, a port without receive interrupts: how often a parked kthread polls it
   // --pin-kthreads 1, --no-pin-kthreads 0; -1: pinned on the slip stack only.
@@ -33,7 +34,7 @@ struct StackOptions {
 };
 
 // Adds --stack, --vdev, --pci, --eal-args, --port-name, --iokernel, --ip,
-// --prefix-len, --file-prefix, --kthreads, --[no-]pin-kthreads, --nic-poll-us,
+// --prefix-len, --file-prefix, --kthreads, --queues, --[no-]pin-kthreads, --nic-poll-us,
 // and --spin when offer_spin.
 void add_stack_options(CLI::App& app, StackOptions& o, bool offer_spin = false);
 

@@ -27,6 +27,7 @@ std::unique_ptr<net::Nic> open_nic(const NicChoice& c) {
   net::eal_init(plan.args);
   net::DpdkPortConfig pc;
   pc.name = !c.port_name.empty() ? c.port_name : plan.port_name;
+  pc.rx_queues = pc.tx_queues = c.queues;
   return std::make_unique<net::DpdkPort>(pc);
 }
 

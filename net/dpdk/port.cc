@@ -370,6 +370,11 @@ DpdkStats DpdkPort::stats() const {
   d.rx_errors = s.ierrors;
   d.tx_errors = s.oerrors;
   d.rx_no_mbuf = s.rx_nombuf;
+  static_assert(DpdkStats::kQueueStats <= RTE_ETHDEV_QUEUE_STAT_CNTRS);
+  for (size_t q = 0; q < DpdkStats::kQueueStats; q++) {
+    d.rx_queue_packets[q] = s.q_ipackets[q];
+    d.tx_queue_packets[q] = s.q_opackets[q];
+  }
   return d;
 }
 

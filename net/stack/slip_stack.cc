@@ -2,6 +2,7 @@
 // ARP resolution with a pending queue, routing, and transmit.
 #include "net/stack/slip_stack.h"
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 
@@ -18,6 +19,10 @@ using namespace proto;
 
 SlipStack::SlipStack(Nic& nic, const StackConfig& cfg)
     : nic_(nic), cfg_(cfg), caps_(nic.caps()), mac_(caps_.mac), udp_(65536, nullptr), listeners_(65536, nullptr) {
+  rx_queues_ = std::max<uint16_t>(1, caps_.rx_queues);
+  rxq_lk_ = std::make_unique<rt::SpinLock[]>(rx_queues_);
+  tx_queues_ = std::max<uint16_t>(1, caps_.tx_queues);
+  txb_ = std::make_unique<TxBatch[]>(tx_queues_);
   if (cfg.ip.is_zero()) throw std::invalid_argument("slip stack: no IPv4 address configured (StackConfig::ip)");
   if (cfg.prefix_len > 32) throw std::invalid_argument("slip stack: prefix_len must be 0..32");
   if (cfg.ephemeral_lo == 0 || cfg.ephemeral_lo > cfg.ephemeral_hi)
@@ -90,29 +95,35 @@ uint32_t SlipStack::new_iss(const FlowKey& k) noexcept {
 // poll, and at the end of each application call that may emit (flush_tx), so
 // a bulk sender pays one NIC doorbell per burst instead of per segment.
 void SlipStack::transmit(PacketBuf* b) noexcept {
-  rt::SpinGuard g(tx_lk_);
-  txq_[txq_n_++] = b;
-  if (txq_n_ == kBurst) flush_tx_locked();
+  const uint16_t q = b->rx_queue < tx_queues_ ? b->rx_queue : 0;
+  TxBatch& t = txb_[q];
+  rt::SpinGuard g(t.lk);
+  t.q[t.n++] = b;
+  if (t.n == kBurst) flush_tx_locked(q);
 }
 
 void SlipStack::flush_tx() noexcept {
-  rt::SpinGuard g(tx_lk_);
-  if (txq_n_) flush_tx_locked();
+  for (uint16_t q = 0; q < tx_queues_; q++) {
+    TxBatch& t = txb_[q];
+    rt::SpinGuard g(t.lk);
+    if (t.n) flush_tx_locked(q);
+  }
 }
 
-void SlipStack::flush_tx_locked() noexcept {
+void SlipStack::flush_tx_locked(uint16_t q) noexcept {
+  TxBatch& t = txb_[q];
   NetCounters& c = ctr();
   size_t bytes = 0;
-  for (uint16_t i = 0; i < txq_n_; i++) bytes += txq_[i]->chain_len();
-  const uint16_t sent = nic_.tx_burst(0, txq_, txq_n_);
-  for (uint16_t i = sent; i < txq_n_; i++) {
-    bytes -= txq_[i]->chain_len();
+  for (uint16_t i = 0; i < t.n; i++) bytes += t.q[i]->chain_len();
+  const uint16_t sent = nic_.tx_burst(q, t.q, t.n);
+  for (uint16_t i = sent; i < t.n; i++) {
+    bytes -= t.q[i]->chain_len();
     NetCounters::inc(c.tx_ring_full);
-    BufPool::release(txq_[i]);
+    BufPool::release(t.q[i]);
   }
   NetCounters::inc(c.tx_frames, sent);
   NetCounters::inc(c.tx_bytes, bytes);
-  txq_n_ = 0;
+  t.n = 0;
 }
 
 Ipv4Addr SlipStack::next_hop(Ipv4Addr dst) const noexcept {
@@ -241,8 +252,10 @@ void SlipStack::rx_arp(PacketBuf* b, const ArpPacket& a) noexcept {
   if (a.op() == kArpOpRequest && for_us) {
     const MacAddr req_mac = a.sha;
     const Ipv4Addr req_ip = a.spa();
+    const uint16_t queue = b->rx_queue;
     BufPool::release(b);
     if (PacketBuf* r = alloc()) {
+      r->rx_queue = queue;
       if (build_arp_reply(*r, mac_, cfg_.ip, req_mac, req_ip) && pad_to_min_frame(*r)) {
         NetCounters::inc(ctr().arp_replies_sent);
         transmit(r);
@@ -313,7 +326,7 @@ void SlipStack::rx_udp(PacketBuf* b, const RxFrame& f) noexcept {
   if (s->serves()) {
     s->enter();  // under tab_lk_: the socket now outlives the call
     tab_lk_.unlock();
-    s->call_and_leave(b->data, b->len, from);  // rx is serialized: one call at a time
+    s->call_and_leave(b->data, b->len, from);  // one call at a time, even with several receive queues
     BufPool::release(b);
     return;
   }
@@ -369,19 +382,31 @@ void SlipStack::rx_frame(PacketBuf* b, uint64_t now) noexcept {
   }
 }
 
-unsigned SlipStack::poll(unsigned) noexcept {
-  if (!rx_lk_.try_lock()) return 0;
+// Kthread k polls receive queue k first (with RSS the NIC keeps each flow on
+// one queue, so its segments meet its state on one core), then any other
+// queue no kthread is polling, so a queue whose kthread is parked or busy is
+// not left behind.
+unsigned SlipStack::poll(unsigned kthread) noexcept {
   const uint64_t now = now_ns();
-  PacketBuf* bufs[kBurst];
-  const uint16_t n = nic_.rx_burst(0, bufs, kBurst);
-  for (uint16_t i = 0; i < n; i++) rx_frame(bufs[i], now);
-  run_timers(now);
-  if (now >= next_arp_tick_) {
-    arp_tick(now);
-    next_arp_tick_ = now + 10'000'000;
+  unsigned n = 0;
+  for (uint16_t i = 0; i < rx_queues_; i++) {
+    const uint16_t q = static_cast<uint16_t>((kthread + i) % rx_queues_);
+    if (!rxq_lk_[q].try_lock()) continue;
+    PacketBuf* bufs[kBurst];
+    const uint16_t got = nic_.rx_burst(q, bufs, kBurst);
+    for (uint16_t j = 0; j < got; j++) rx_frame(bufs[j], now);
+    rxq_lk_[q].unlock();
+    n += got;
   }
-  reap();
-  rx_lk_.unlock();
+  if (hk_lk_.try_lock()) {
+    run_timers(now);
+    if (now >= next_arp_tick_) {
+      arp_tick(now);
+      next_arp_tick_ = now + 10'000'000;
+    }
+    reap();
+    hk_lk_.unlock();
+  }
   flush_tx();
   return n;
 }

@@ -104,10 +104,24 @@ class SlipStack final : public Stack, public rt::Poller {
   NicCaps caps_;
   MacAddr mac_;
   std::vector<std::unique_ptr<NetCounters>> ctrs_;  // [0]: foreign threads, [i+1]: kthread i
-  rt::SpinLock rx_lk_, tx_lk_;
-  void flush_tx_locked() noexcept;
-  PacketBuf* txq_[kBurst] = {};  // under tx_lk_
-  uint16_t txq_n_ = 0;
+  // Each receive queue is polled by one kthread at a time (its own lock);
+  // timers, ARP ageing and reaping run under hk_lk_, one kthread at a time,
+  // which is also what keeps a core alive while run_timers() calls it.
+  std::unique_ptr<rt::SpinLock[]> rxq_lk_;
+  uint16_t rx_queues_ = 1;
+  rt::SpinLock hk_lk_;
+  // Frames wait per transmit queue and leave in bursts. A frame goes out on
+  // the queue in its rx_queue field: a connection answers on the queue its
+  // segments arrive on, which keeps a flow on one queue where the port
+  // steers by what it saw sent (net_tap's kernel side does).
+  struct TxBatch {
+    rt::SpinLock lk;
+    PacketBuf* q[kBurst] = {};
+    uint16_t n = 0;
+  };
+  std::unique_ptr<TxBatch[]> txb_;
+  uint16_t tx_queues_ = 1;
+  void flush_tx_locked(uint16_t q) noexcept;
   std::atomic<uint16_t> ip_id_{1};
   uint64_t iss_secret_;
 

@@ -77,7 +77,12 @@ void UdpSock::deliver(PacketBuf* b, Endpoint from) noexcept {
 }
 
 void UdpSock::call_and_leave(const uint8_t* p, size_t len, Endpoint from) noexcept {
-  handler_(p, len, from, *svc_);
+  {
+    // Receive queues are polled in parallel; a service's handler still runs
+    // one call at a time (its contract), so a second caller waits here.
+    rt::SpinGuard g(call_lk_);
+    handler_(p, len, from, *svc_);
+  }
   calls_.fetch_sub(1, std::memory_order_acq_rel);
 }
 
@@ -183,6 +188,7 @@ void TcpCore::emit(void* ctx, const tcp::OutSeg& seg) {
   tx.window = seg.wnd;
   tx.opts = opts;
   tx.opts_len = (seg.flags & tcp::kSyn) ? write_syn_options(opts, o) : write_data_options(opts, o);
+  b->rx_queue = self->queue_.load(std::memory_order_relaxed);
   const bool offload = st->tx_csum_offload();
   if (!push_tcp(*b, tx, offload, by_ref && !offload ? &whole.sum : nullptr)) {
     BufPool::release(b);

@@ -45,6 +45,7 @@ class UdpSock final : public UdpConn {
   UdpHandler handler_;
   UdpService* svc_ = nullptr;
   std::atomic<int> calls_{0};
+  rt::SpinLock call_lk_;  // one handler call at a time
 };
 
 // udp_serve's handle: a UdpSock in run-to-completion mode.
@@ -92,7 +93,7 @@ class TcpCore : public std::enable_shared_from_this<TcpCore> {
   TcpCore(SlipStack* st, const FlowKey& key);
   ~TcpCore();
 
-  // Receive path (rx lock held by the caller).
+  // Receive path (the caller holds the receive queue's lock and a reference).
   void input(const tcp::InSeg& seg, uint64_t now) noexcept;
   // A new passive connection, before it is published in the stack's table
   // (so without its lock): its listener, which admitted it.
@@ -113,6 +114,8 @@ class TcpCore : public std::enable_shared_from_this<TcpCore> {
   void abort() noexcept;
 
   const FlowKey& key() const noexcept { return key_; }
+  // The receive queue its segments arrive on; its frames leave on the same one.
+  void note_queue(uint16_t q) noexcept { queue_.store(q, std::memory_order_relaxed); }
   // Timer-heap bookkeeping, guarded by the stack's timer lock.
   uint64_t tmr_deadline = UINT64_MAX;
   size_t tmr_index = SIZE_MAX;
@@ -130,6 +133,7 @@ class TcpCore : public std::enable_shared_from_this<TcpCore> {
   rt::WaitQueue readers_, writers_;
   TcpListenSock* parent_ = nullptr;  // until accepted
   bool reaped_ = false;
+  std::atomic<uint16_t> queue_{0};
 
   // tcp_serve (tcp_service.cc): the service while it serves this connection
   // (under lk_), and the service's list of its connections (under its lock).

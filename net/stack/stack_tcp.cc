@@ -182,6 +182,7 @@ void SlipStack::rx_tcp(PacketBuf* b, const RxFrame& f, uint64_t now) noexcept {
       l->add_child(c.get());
       conns_.emplace(k, c);
       tab_lk_.unlock();
+      c->note_queue(b->rx_queue);
       c->accept_syn(in, now);
     } else {
       tab_lk_.unlock();
@@ -192,6 +193,7 @@ void SlipStack::rx_tcp(PacketBuf* b, const RxFrame& f, uint64_t now) noexcept {
   }
   tab_lk_.unlock();
   if (c) {
+    c->note_queue(b->rx_queue);
     c->input(in, now);
   } else {
     ctr().drop(Drop::kTcpNoSocket);
@@ -262,7 +264,7 @@ void SlipStack::run_timers(uint64_t now) noexcept {
     }
     TcpCore* c = tmr_heap_[0];
     tmr_lk_.unlock();
-    c->on_timer(now);  // alive: only reap(), on this same rx lock, frees cores
+    c->on_timer(now);  // alive: only reap(), under the same housekeeping lock, frees cores
   }
 }
 

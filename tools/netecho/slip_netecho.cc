@@ -135,6 +135,7 @@ int main(int argc, char** argv) {
   std::string iok_socket;
   int prefix_len = 24;
   unsigned kthreads = 1;
+  uint16_t queues = 1;
   uint16_t echo_port = 7, http_port = 80;
   double duration = 0;
   bool rtc = false;
@@ -148,6 +149,9 @@ int main(int argc, char** argv) {
   app.add_option("--gateway", gw_s, "default gateway");
   app.add_option("--file-prefix", prefix, "DPDK --file-prefix (unique per process)");
   app.add_option("--kthreads", kthreads, "runtime kthreads")->check(CLI::Range(1, 64));
+  app.add_option("--queues", queues, "the port's receive and transmit queues (direct mode); kthread i polls queue i "
+                                     "first")
+      ->check(CLI::Range(1, 16));
   app.add_option("--echo-port", echo_port, "UDP and TCP echo port");
   app.add_option("--http-port", http_port, "HTTP port");
   app.add_option("--dial", dial_s, "after start, dial this TCP echo server (IP:PORT) once");
@@ -226,6 +230,7 @@ int main(int argc, char** argv) {
     nc.mode = iok_socket.empty() ? slip::iok::NicChoice::Mode::kDirect : slip::iok::NicChoice::Mode::kShared;
     nc.vdev = vdev;
     nc.port_name = port_name;
+    nc.queues = queues;
     nc.file_prefix = prefix;
     nc.shared.socket = iok_socket;
     nc.shared.ip = *ip;
@@ -234,6 +239,14 @@ int main(int argc, char** argv) {
     auto nic = slip::iok::open_nic(nc);
     const std::string where = iok_socket.empty() ? port_name : "iokerneld " + iok_socket;
     rt::run(rc, [&] { serve(*net::make_slip_stack(*nic, sc), where + " (mac " + nic->caps().mac.str() + ")"); });
+    if (auto* port = dynamic_cast<net::DpdkPort*>(nic.get()); port && queues > 1) {
+      const net::DpdkStats ds = port->stats();
+      std::printf("slip-netecho: rx frames per queue:");
+      for (uint16_t q = 0; q < queues; q++) std::printf(" %lu", ds.rx_queue_packets[q]);
+      std::printf("\nslip-netecho: tx frames per queue:");
+      for (uint16_t q = 0; q < queues; q++) std::printf(" %lu", ds.tx_queue_packets[q]);
+      std::printf("\n");
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

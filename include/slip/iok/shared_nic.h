@@ -52,6 +52,10 @@ struct NicChoice {
   // split; huge unset: hugepages when free). port_name defaults to the
   // device's ethdev name.
   std::string vdev, pci, port_name, file_prefix = "slip-runtime";
+  // Direct: the port's receive and transmit queues. With several, a port
+  // with RSS (or net_tap, whose kernel side hashes flows over its queues)
+  // spreads flows over them, and kthread i polls queue i first.
+  uint16_t queues = 1;
   std::vector<std::string> eal_args;
   std::optional<bool> huge;
   // Shared: everything about the daemon and the registration.

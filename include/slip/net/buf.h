@@ -25,7 +25,7 @@ struct PacketBuf {
   BufPool* pool = nullptr;
   void* mbuf = nullptr;      // the rte_mbuf this wraps, for DPDK-backed buffers
   std::atomic<uint16_t> refs{1};
-  uint16_t rx_queue = 0;
+  uint16_t rx_queue = 0;      // the queue it arrived on; for a frame to send, the queue to send it on
   uint32_t offload_flags = 0;  // kRx*/kTx* below
   uint16_t l2_len = 0, l3_len = 0, l4_len = 0;  // for TX checksum offload
   uint64_t user = 0;           // owner's scratch (e.g. TCP sequence number)

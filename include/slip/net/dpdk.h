@@ -14,6 +14,7 @@
 // sets l2_len/l3_len (and l4_len). Check caps() before asking for it.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -71,6 +72,9 @@ struct DpdkPortConfig {
 struct DpdkStats {
   uint64_t rx_packets = 0, tx_packets = 0, rx_bytes = 0, tx_bytes = 0;
   uint64_t rx_missed = 0, rx_errors = 0, tx_errors = 0, rx_no_mbuf = 0;
+  // Frames received and sent per queue, for the first kQueueStats queues (where the PMD counts them).
+  static constexpr size_t kQueueStats = 16;
+  std::array<uint64_t, kQueueStats> rx_queue_packets{}, tx_queue_packets{};
 };
 
 // A started ethdev port. Queue q's bursts belong to one thread at a time (the

@@ -99,6 +99,29 @@ for i in range(20):
 print("python: tcp 4 MiB and 20 datagrams echoed")
 PY
 
+if [[ " $* " == *" --queues "* ]]; then
+  # Linux's tun hashes a new flow to one of the tap's queues (and then follows
+  # the queue slip answers on): with 16 flows both queues see traffic.
+  echo "== 16 TCP flows over the queues"
+  in_ns python3 - <<'PY' || failed=1
+import socket, sys
+for i in range(16):
+    c = socket.create_connection(("198.18.0.2", 7), timeout=5)
+    msg = f"flow {i} ".encode() * 200
+    c.sendall(msg)
+    got = b""
+    while len(got) < len(msg):
+        b = c.recv(65536)
+        if not b:
+            break
+        got += b
+    c.close()
+    if got != msg:
+        sys.exit(f"FAIL: flow {i} echoed {len(got)} of {len(msg)} bytes or different bytes")
+print("python: 16 flows echoed")
+PY
+fi
+
 echo "== slip dials Linux"
 for _ in $(seq 50); do grep -q "^dial" "$work/slip.log" && break; sleep 0.1; done
 grep -q "dial 198.18.0.1:9000: echo ok" "$work/slip.log" || fail "slip's dial to Linux: $(grep dial "$work/slip.log")"
@@ -108,6 +131,16 @@ kill "$ts_pid"; wait "$ts_pid" 2>/dev/null; ts_pid=
 kill "$slip_pid"; wait "$slip_pid"; rc=$?; slip_pid=
 cat "$work/slip.log"
 ((rc == 0)) || fail "slip-netecho exited with $rc"
+if [[ " $* " == *" --queues "* ]]; then
+  read -ra rxq <<<"$(sed -n 's/^slip-netecho: rx frames per queue: //p' "$work/slip.log")"
+  read -ra txq <<<"$(sed -n 's/^slip-netecho: tx frames per queue: //p' "$work/slip.log")"
+  ((${#rxq[@]} >= 2 && ${#txq[@]} == ${#rxq[@]})) || fail "slip-netecho printed no per-queue counts"
+  for i in "${!rxq[@]}"; do
+    # Every queue received, and answered on itself (not all on queue 0).
+    ((rxq[i] > 0)) || fail "receive queue $i got no frames: rx ${rxq[*]}"
+    ((txq[i] > 0)) || fail "nothing left on queue $i although it received: rx ${rxq[*]}, tx ${txq[*]}"
+  done
+fi
 
 echo "== tshark"
 frames=$(tshark -r "$work/cap.pcapng" 2>/dev/null | wc -l)

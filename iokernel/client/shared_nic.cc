@@ -20,6 +20,9 @@ namespace slip::iok {
 namespace {
 
 constexpr uint32_t kBufSize = 2048 + net::BufPool::kHeadroom;
+// TCP send-queue buffers of this process (alloc_tx_data): 8192 segments in
+// flight or waiting over all connections, about 17 MiB.
+constexpr size_t kSendBufs = 8192;
 
 RegisterMsg register_msg(const SharedNicConfig& c, const net::MacAddr& mac, uint64_t region_size) {
   RegisterMsg m{};
@@ -90,6 +93,7 @@ void SharedNic::setup_buffers() {
   ret_ = std::make_unique<PktDesc[]>(n_rx_slots_);
   rx_pool_ = net::BufPool::external("iok-rx", &SharedNic::on_rx_free, this);
   tx_pool_ = net::BufPool::in_memory("iok-tx", region_.base + l.bufs_off, l.n_bufs, l.buf_size);
+  send_pool_ = net::BufPool::heap("iok-send", kSendBufs, kBufSize);
   // Learn each tx buffer's PacketBuf by its offset: completions name buffers that way.
   std::vector<net::PacketBuf*> all(l.n_bufs);
   for (net::PacketBuf*& b : all) b = tx_pool_->alloc();

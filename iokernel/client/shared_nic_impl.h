@@ -36,6 +36,10 @@ class SharedNic final : public net::Nic, public rt::CoreArbiter {
   // chained) are copied into one that is. Stops at a full ring.
   uint16_t tx_burst(uint16_t q, net::PacketBuf** bufs, uint16_t n) noexcept override;
   net::PacketBuf* alloc_tx() noexcept override;
+  // TCP send queues hold their buffers until acknowledged: they come from a
+  // heap pool of their own, not from the region's few tx buffers, which
+  // ACKs and every other frame need. tx_burst copies them into the region.
+  net::PacketBuf* alloc_tx_data() noexcept override { return send_pool_->alloc(); }
 
   static net::MacAddr default_mac(net::Ipv4Addr ip) noexcept;
 
@@ -101,6 +105,7 @@ class SharedNic final : public net::Nic, public rt::CoreArbiter {
   // Tx: buffers in our region, by index for completions.
   std::unique_ptr<net::BufPool> tx_pool_;
   std::vector<net::PacketBuf*> tx_bufs_;
+  std::unique_ptr<net::BufPool> send_pool_;  // for alloc_tx_data
   rt::SpinLock comp_lk_;
 };
 

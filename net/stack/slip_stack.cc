@@ -382,6 +382,16 @@ void SlipStack::rx_frame(PacketBuf* b, uint64_t now) noexcept {
   }
 }
 
+void SlipStack::housekeeping(uint64_t now) noexcept {
+  rt::SpinGuard g(hk_lk_);
+  run_timers(now);
+  if (now >= next_arp_tick_) {
+    arp_tick(now);
+    next_arp_tick_ = now + 10'000'000;
+  }
+  reap();
+}
+
 // Kthread k polls receive queue k first (with RSS the NIC keeps each flow on
 // one queue, so its segments meet its state on one core), then any other
 // queue no kthread is polling, so a queue whose kthread is parked or busy is
@@ -395,17 +405,12 @@ unsigned SlipStack::poll(unsigned kthread) noexcept {
     PacketBuf* bufs[kBurst];
     const uint16_t got = nic_.rx_burst(q, bufs, kBurst);
     for (uint16_t j = 0; j < got; j++) rx_frame(bufs[j], now);
+    // Housekeeping goes with queue 0, right after its frames and with the
+    // same clock reading: with one queue, timers never run beside the
+    // receive path, so a connection sees its time only move forward.
+    if (q == 0) housekeeping(now);
     rxq_lk_[q].unlock();
     n += got;
-  }
-  if (hk_lk_.try_lock()) {
-    run_timers(now);
-    if (now >= next_arp_tick_) {
-      arp_tick(now);
-      next_arp_tick_ = now + 10'000'000;
-    }
-    reap();
-    hk_lk_.unlock();
   }
   flush_tx();
   return n;

@@ -97,6 +97,8 @@ class SlipStack final : public Stack, public rt::Poller {
   void arp_tick(uint64_t now) noexcept;
   void run_timers(uint64_t now) noexcept;
   void reap() noexcept;
+  // Timers, ARP ageing and reaping (under hk_lk_), run by whoever polls queue 0.
+  void housekeeping(uint64_t now) noexcept;
   Ipv4Addr next_hop(Ipv4Addr dst) const noexcept;
 
   Nic& nic_;
@@ -104,9 +106,10 @@ class SlipStack final : public Stack, public rt::Poller {
   NicCaps caps_;
   MacAddr mac_;
   std::vector<std::unique_ptr<NetCounters>> ctrs_;  // [0]: foreign threads, [i+1]: kthread i
-  // Each receive queue is polled by one kthread at a time (its own lock);
-  // timers, ARP ageing and reaping run under hk_lk_, one kthread at a time,
-  // which is also what keeps a core alive while run_timers() calls it.
+  // Each receive queue is polled by one kthread at a time (its own lock).
+  // Timers, ARP ageing and reaping run under hk_lk_ by the kthread polling
+  // queue 0; one at a time is also what keeps a core alive while
+  // run_timers() calls it.
   std::unique_ptr<rt::SpinLock[]> rxq_lk_;
   uint16_t rx_queues_ = 1;
   rt::SpinLock hk_lk_;

@@ -216,6 +216,7 @@ class Tcb {
   uint8_t snd_wscale_ = 0, rcv_wscale_ = 0;
   bool ts_ok_ = false, sack_ok_ = false;
   uint32_t ts_recent_ = 0;
+  mutable uint32_t ts_last_ = 0;  // the newest ts_val sent (fill_options)
   uint64_t ts_base_ns_ = 0;
 
   // Congestion control and loss recovery.

@@ -37,7 +37,12 @@ void Tcb::fill_options(SegOpts& o, bool syn, uint64_t now) const noexcept {
   }
   if (syn ? cfg_.timestamps : ts_ok_) {
     o.has_ts = true;
-    o.ts_val = static_cast<uint32_t>((now - ts_base_ns_) / 1'000'000) + iss_;  // 1 ms ticks (RFC 7323 §5.4)
+    // 1 ms ticks (RFC 7323 §5.4), never behind one already sent: a stale
+    // clock reading (see rtt_sample) would make the peer drop the segment as
+    // an old duplicate (PAWS).
+    const uint32_t tick = static_cast<uint32_t>((now > ts_base_ns_ ? now - ts_base_ns_ : 0) / 1'000'000) + iss_;
+    if (static_cast<int32_t>(tick - ts_last_) > 0) ts_last_ = tick;
+    o.ts_val = ts_last_;
     o.ts_ecr = ts_recent_;
   }
   if (!syn && sack_ok_ && ooo_.count() > 0) {

@@ -31,6 +31,7 @@ void Tcb::connect(uint64_t now, Seq iss) {
   snd_buf_seq_ = iss + 1;
   recover_ = iss;
   ts_base_ns_ = now;
+  ts_last_ = iss;
   set_state(State::kSynSent);
   send_syn(now);
 }
@@ -40,6 +41,7 @@ void Tcb::accept_syn(const InSeg& syn, uint64_t now, Seq iss) {
   snd_buf_seq_ = iss + 1;
   recover_ = iss;
   ts_base_ns_ = now;
+  ts_last_ = iss;
   irs_ = syn.seq;
   rcv_nxt_ = syn.seq + 1;
   rcv_adv_ = rcv_nxt_;
@@ -151,6 +153,11 @@ void Tcb::abort(uint64_t now) {
   set_closed(ECONNABORTED);
 }
 
+// Callers skip a sample whose clock reading is older than the send it
+// times: kthreads read the clock at different moments (a receive burst keeps
+// the reading from its start, an application call takes a fresh one), and
+// the unsigned difference would be a sample of centuries, pinning the RTO to
+// rto_max for the rest of the connection.
 void Tcb::rtt_sample(uint64_t r) noexcept {
   if (srtt_ == 0) {
     srtt_ = r;

@@ -359,7 +359,10 @@ TEST_CASE("bulk transfer both ways with loss: SHA-256 identical at the far end",
               << "; no-buffer drops " << ca.drops_of(Drop::kNoBuffer) + cb.drops_of(Drop::kNoBuffer)
               << "; tx ring full " << ca.tx_ring_full + cb.tx_ring_full << "; wire dropped " << wire.stats().dropped
               << "; data segments by reference " << ca.tx_tcp_by_ref << "/" << cb.tx_tcp_by_ref << ", copied "
-              << ca.tx_tcp_copied << "/" << cb.tx_tcp_copied);
+              << ca.tx_tcp_copied << "/" << cb.tx_tcp_copied << "; TCP checksum drops "
+              << ca.drops_of(Drop::kTcpChecksum) + cb.drops_of(Drop::kTcpChecksum) << ", out of window "
+              << ca.drops_of(Drop::kTcpOutOfWindow) + cb.drops_of(Drop::kTcpOutOfWindow) << ", wire corrupted "
+              << wire.stats().corrupted);
     // Segments leave from the send queue's buffers, retransmissions too; a
     // copy is the exception (a segment cut by the window or by SACK, and the
     // rest of its buffer), about 1 in 500 here.

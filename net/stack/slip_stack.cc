@@ -383,7 +383,6 @@ void SlipStack::rx_frame(PacketBuf* b, uint64_t now) noexcept {
 }
 
 void SlipStack::housekeeping(uint64_t now) noexcept {
-  rt::SpinGuard g(hk_lk_);
   run_timers(now);
   if (now >= next_arp_tick_) {
     arp_tick(now);

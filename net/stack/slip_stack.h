@@ -97,7 +97,7 @@ class SlipStack final : public Stack, public rt::Poller {
   void arp_tick(uint64_t now) noexcept;
   void run_timers(uint64_t now) noexcept;
   void reap() noexcept;
-  // Timers, ARP ageing and reaping (under hk_lk_), run by whoever polls queue 0.
+  // Timers, ARP ageing and reaping, with queue 0's lock held.
   void housekeeping(uint64_t now) noexcept;
   Ipv4Addr next_hop(Ipv4Addr dst) const noexcept;
 
@@ -107,12 +107,10 @@ class SlipStack final : public Stack, public rt::Poller {
   MacAddr mac_;
   std::vector<std::unique_ptr<NetCounters>> ctrs_;  // [0]: foreign threads, [i+1]: kthread i
   // Each receive queue is polled by one kthread at a time (its own lock).
-  // Timers, ARP ageing and reaping run under hk_lk_ by the kthread polling
-  // queue 0; one at a time is also what keeps a core alive while
-  // run_timers() calls it.
+  // Housekeeping runs under queue 0's: one at a time is also what keeps a
+  // core alive while run_timers() calls it.
   std::unique_ptr<rt::SpinLock[]> rxq_lk_;
   uint16_t rx_queues_ = 1;
-  rt::SpinLock hk_lk_;
   // Frames wait per transmit queue and leave in bursts. A frame goes out on
   // the queue in its rx_queue field: a connection answers on the queue its
   // segments arrive on, which keeps a flow on one queue where the port

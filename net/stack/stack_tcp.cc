@@ -264,7 +264,7 @@ void SlipStack::run_timers(uint64_t now) noexcept {
     }
     TcpCore* c = tmr_heap_[0];
     tmr_lk_.unlock();
-    c->on_timer(now);  // alive: only reap(), under the same housekeeping lock, frees cores
+    c->on_timer(now);  // alive: only reap(), under the same queue-0 lock, frees cores
   }
 }
 

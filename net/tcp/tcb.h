@@ -177,7 +177,7 @@ class Tcb {
 
   // tcp_timers.cc
   void arm_rto(uint64_t now) noexcept { rto_deadline_ = now + rto_; }
-  void rtt_sample(uint64_t rtt) noexcept;
+  void rtt_sample(uint64_t now) noexcept;  // the round trip since rtt_start_
   void on_rto(uint64_t now);
   void enter_time_wait(uint64_t now) noexcept;
   void set_closed(int err) noexcept;

@@ -46,7 +46,7 @@ void Tcb::input_syn_sent(const InSeg& s, uint64_t now) {
     retries_ = 0;
     if (timing_) {
       timing_ = false;
-      if (now > rtt_start_) rtt_sample(now - rtt_start_);  // see rtt_sample
+      rtt_sample(now);
     }
     set_state(State::kEstablished);
     events_ |= kEvEstablished | kEvWritable;
@@ -137,7 +137,7 @@ void Tcb::ack_new_data(const InSeg& s, uint32_t acked, uint64_t now) {
   if (seq_lt(snd_nxt_, snd_una_)) snd_nxt_ = snd_una_;
   if (timing_ && seq_gt(s.ack, rtt_seq_)) {
     timing_ = false;
-    if (now > rtt_start_) rtt_sample(now - rtt_start_);  // see rtt_sample
+    rtt_sample(now);
   }
   retries_ = 0;
   if (in_recovery_) {

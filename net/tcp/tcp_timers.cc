@@ -69,9 +69,8 @@ size_t Tcb::write(const uint8_t* p, size_t n, uint64_t now) {
   // handshake has told the peer's MSS, assume it matches ours.
   const bool synced = state_ != State::kSynSent && state_ != State::kSynRcvd;
   const uint32_t seg = synced ? eff_mss() : cfg_.mss - (cfg_.timestamps ? 12u : 0u);
-  const size_t want = std::min(n, snd_.space());
   n = snd_.push(p, n, seg);
-  if (n < want && snd_.short_of_buffers() && buf_retry_deadline_ == UINT64_MAX)
+  if (snd_.short_of_buffers() && buf_retry_deadline_ == UINT64_MAX)
     buf_retry_deadline_ = now + kBufferRetryNs;
   output(now);
   return n;
@@ -153,12 +152,14 @@ void Tcb::abort(uint64_t now) {
   set_closed(ECONNABORTED);
 }
 
-// Callers skip a sample whose clock reading is older than the send it
-// times: kthreads read the clock at different moments (a receive burst keeps
-// the reading from its start, an application call takes a fresh one), and
-// the unsigned difference would be a sample of centuries, pinning the RTO to
-// rto_max for the rest of the connection.
-void Tcb::rtt_sample(uint64_t r) noexcept {
+// A clock reading older than the send it times is no sample: kthreads read
+// the clock at different moments (a receive burst keeps the reading from its
+// start, an application call takes a fresh one), and the unsigned difference
+// would be a sample of centuries, pinning the RTO to rto_max for the rest of
+// the connection.
+void Tcb::rtt_sample(uint64_t now) noexcept {
+  if (now <= rtt_start_) return;
+  const uint64_t r = now - rtt_start_;
   if (srtt_ == 0) {
     srtt_ = r;
     rttvar_ = r / 2;

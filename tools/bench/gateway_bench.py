@@ -175,25 +175,19 @@ class Bench:
                 for p in worker_ports:
                     f.write(f'[[worker]]\nurl = "http://{host}:{p}"\nmodels = ["{MODEL}"]\nmax_concurrency = 1000\n')
             argv = [GATEWAY, "--config", cfg, "--port", str(port)]
-            if kind == "slip" and self.a.slip_port == "af_xdp":
-                veth = self.slip_veth()
-                prefix = self.janitor.prefix(f"slip-bench-gw-{os.getpid()}")
-                argv += ["--stack", "slip", "--vdev", f"net_af_xdp0,iface={veth}", "--ip", NS_TAP_GW,
-                         "--file-prefix", prefix] + self.a.slip_args.split()
-                s = self.server(f"gateway-{kind}-{policy}", argv, "slip-gateway: ready")
-                time.sleep(1.5)  # the first health probes find the workers
-                return s, f"{NS_TAP_GW}:{port}"
             if kind == "slip":
                 tap = f"sbt{os.getpid() % 10000}"
+                vdev = f"net_af_xdp0,iface={self.slip_veth()}" if self.a.slip_port == "af_xdp" else f"net_tap0,iface={tap}"
                 prefix = self.janitor.prefix(f"slip-bench-gw-{os.getpid()}")
-                argv += ["--stack", "slip", "--vdev", f"net_tap0,iface={tap}", "--ip", NS_TAP_GW,
+                argv += ["--stack", "slip", "--vdev", vdev, "--ip", NS_TAP_GW,
                          "--file-prefix", prefix] + self.a.slip_args.split()
                 s = self.server(f"gateway-{kind}-{policy}", argv, "slip-gateway: ready")
-                subprocess.run(self.cmd(["ip", "addr", "add", f"{NS_TAP_HOST}/24", "dev", tap]), check=True)
-                # The kernel's default 1000-frame queue toward the tap overflowed at about 25k frames/s while
-                # the gateway's kthread was busy between polls, and TCP retransmitted what it dropped.
-                subprocess.run(self.cmd(["ip", "link", "set", tap, "txqueuelen", "10000", "up"]), check=True)
-                time.sleep(1.5)  # the first health probes find the workers once the tap is up
+                if self.a.slip_port == "tap":
+                    subprocess.run(self.cmd(["ip", "addr", "add", f"{NS_TAP_HOST}/24", "dev", tap]), check=True)
+                    # The kernel's default 1000-frame queue toward the tap overflowed at about 25k frames/s while
+                    # the gateway's kthread was busy between polls, and TCP retransmitted what it dropped.
+                    subprocess.run(self.cmd(["ip", "link", "set", tap, "txqueuelen", "10000", "up"]), check=True)
+                time.sleep(1.5)  # the first health probes find the workers once the port is up
                 return s, f"{NS_TAP_GW}:{port}"
             argv += ["--stack", "kernel", "--ip", "127.0.0.1"]
             return self.server(f"gateway-{kind}-{policy}", argv, "slip-gateway: ready"), f"127.0.0.1:{port}"

@@ -68,11 +68,14 @@ void add_stack_options(CLI::App& app, StackOptions& o, bool offer_spin) {
       "pin kthread i to the i-th CPU this process may use (default: on the slip stack only; on Linux sockets the "
       "kernel places them, as every process's kthread 0 would otherwise share the first CPU)");
   app.add_option("--nic-poll-us", o.nic_poll_us,
-                 "slip, direct mode: how often a parked kthread looks at its DPDK port, in microseconds (the stack "
-                 "does not sleep on receive interrupts): lower answers an idle service sooner and costs more "
+                 "slip, direct mode, a port without receive interrupts (memif, af_xdp, ring): how often a parked "
+                 "kthread looks at it, in microseconds; lower answers an idle service sooner and costs more "
                  "wake-ups")
       ->check(CLI::Range(1.0, 1e6))
       ->capture_default_str();
+  app.add_flag("!--no-rx-interrupts", o.rx_interrupts,
+               "slip, direct mode: poll the port every --nic-poll-us even where it has receive interrupts "
+               "(net_tap, NICs under vfio-pci), instead of sleeping until a frame comes");
   if (offer_spin)
     app.add_flag("--spin", o.spin,
                  "kthreads busy-poll and never park (as Shenango's and IX's do); without it an idle kthread "
@@ -136,6 +139,7 @@ int run_on_stack(std::string_view prog, const StackOptions& o, net::StackConfig 
     nc.vdev = o.vdev;
     nc.pci = o.pci;
     nc.queues = static_cast<uint16_t>(o.queues);
+    nc.rx_interrupts = o.rx_interrupts;
     nc.eal_args = std::move(eal_args);
     nc.port_name = port_name_of(o);
     nc.file_prefix = !o.file_prefix.empty() ? o.file_prefix : std::string(prog) + "-" + std::to_string(::getpid());

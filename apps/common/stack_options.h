@@ -29,6 +29,7 @@ struct StackOptions {
   unsigned queues = 1;  // slip, direct mode: the port's queues
   bool spin = false;
   double nic_poll_us = 100;  // slip, a port without receive interrupts: how often a parked kthread polls it
+  bool rx_interrupts = true;  // slip, direct mode: sleep on the port's receive interrupts where it has them
   // --pin-kthreads 1, --no-pin-kthreads 0; -1: pinned on the slip stack only.
   int pin = -1;
 };

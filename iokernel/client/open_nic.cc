@@ -28,7 +28,15 @@ std::unique_ptr<net::Nic> open_nic(const NicChoice& c) {
   net::DpdkPortConfig pc;
   pc.name = !c.port_name.empty() ? c.port_name : plan.port_name;
   pc.rx_queues = pc.tx_queues = c.queues;
-  return std::make_unique<net::DpdkPort>(pc);
+  pc.rx_interrupts = c.rx_interrupts;
+  auto port = std::make_unique<net::DpdkPort>(pc);
+  if (port->rx_wait_fd() >= 0)
+    std::fprintf(stderr, "slip: %s: receive interrupts on: an idle kthread sleeps until a frame comes\n",
+                 pc.name.c_str());
+  else
+    std::fprintf(stderr, "slip: %s: receive interrupts off (%s): an idle kthread polls the port every --nic-poll-us\n",
+                 pc.name.c_str(), port->rx_interrupts_off_reason().c_str());
+  return port;
 }
 
 }  // namespace slip::iok

@@ -23,6 +23,7 @@ net::DpdkPortConfig port_config(const std::string& name, const ShmPktPool& rx) {
   net::DpdkPortConfig cfg;
   cfg.name = name;
   cfg.rx_mempool = rx.mempool();
+  cfg.rx_interrupts = false;  // the daemon polls its port and its runtimes' rings together
   return cfg;
 }
 

@@ -1,12 +1,16 @@
 // DpdkPort: a Nic over one ethdev port. Set-up reads what the PMD can do and
 // asks for no more; the data path is rte_eth_rx_burst/tx_burst plus the
 // PacketBuf <-> mbuf sync in buf_dpdk.cc.
+#include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <bitset>
+#include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
@@ -132,6 +136,11 @@ DpdkPort::DpdkPort(const DpdkPortConfig& cfg) {
 }
 
 DpdkPort::~DpdkPort() {
+  if (rx_epfd_ >= 0) {
+    for (uint16_t q = 0; q < caps_.rx_queues; q++)
+      rte_eth_dev_rx_intr_ctl_q(port_id_, q, rx_epfd_, RTE_INTR_EVENT_DEL, nullptr);
+    close(rx_epfd_);
+  }
   rte_eth_dev_stop(port_id_);
   rte_eth_dev_close(port_id_);
   unclaim_port(port_id_);
@@ -189,12 +198,27 @@ void DpdkPort::configure(const DpdkPortConfig& cfg) {
   // Errors above leave the port untouched; from here on a failure closes it,
   // as its queues may point into the pool that goes away with this object.
   claim_port(port_id_, name_);
-  try {
+  auto bring_up = [&] {
     if (int r = rte_eth_dev_configure(port_id_, cfg.rx_queues, cfg.tx_queues, &conf); r != 0)
       throw std::runtime_error(who + "rte_eth_dev_configure failed: " + err_text(r) +
                                ": see the PMD log above; try fewer queues");
     setup_queues(cfg, rx_desc, tx_desc, conf.rxmode.offloads, conf.txmode.offloads);
     start(cfg);
+  };
+  try {
+    conf.intr_conf.rxq = cfg.rx_interrupts ? 1 : 0;
+    try {
+      bring_up();
+    } catch (const std::exception& e) {
+      // Some PMDs refuse rx interrupts only at start (igb_uio has no vectors
+      // for them): polling is still a working port.
+      if (!conf.intr_conf.rxq) throw;
+      rte_eth_dev_stop(port_id_);
+      rx_intr_off_ = std::string("the port would not start with them: ") + e.what();
+      conf.intr_conf.rxq = 0;
+      bring_up();
+    }
+    if (conf.intr_conf.rxq) setup_rx_interrupts();
   } catch (...) {
     rte_eth_dev_stop(port_id_);
     rte_eth_dev_close(port_id_);
@@ -230,8 +254,9 @@ void DpdkPort::setup_queues(const DpdkPortConfig& cfg, uint16_t rx_desc, uint16_
   const std::string who = "DpdkPort(" + name_ + "): ";
   int socket = rte_eth_dev_socket_id(port_id_);
   if (socket < 0) socket = SOCKET_ID_ANY;
-  pool_ = BufPool::dpdk("slip_port" + std::to_string(port_id_), cfg.pool_bufs, socket);
-  if (cfg.send_pool_bufs) send_pool_ = BufPool::dpdk("slip_send" + std::to_string(port_id_), cfg.send_pool_bufs, socket);
+  if (!pool_) pool_ = BufPool::dpdk("slip_port" + std::to_string(port_id_), cfg.pool_bufs, socket);
+  if (cfg.send_pool_bufs && !send_pool_)
+    send_pool_ = BufPool::dpdk("slip_send" + std::to_string(port_id_), cfg.send_pool_bufs, socket);
 
   rte_eth_dev_info info;
   rte_eth_dev_info_get(port_id_, &info);
@@ -250,6 +275,64 @@ void DpdkPort::setup_queues(const DpdkPortConfig& cfg, uint16_t rx_desc, uint16_
       throw std::runtime_error(who + "tx queue " + std::to_string(q) + " setup failed: " + err_text(r) +
                                ": lower tx_desc or raise EAL -m");
   }
+}
+
+// One epoll set for every queue's interrupt fd, registered by DPDK itself:
+// how to clear a fd after it fired is the PMD's business (an eventfd is read,
+// net_tap's queue fd must not be), and rte_epoll_wait knows it.
+void DpdkPort::setup_rx_interrupts() {
+  const int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) {
+    rx_intr_off_ = std::string("epoll_create1 failed: ") + std::strerror(errno);
+    return;
+  }
+  for (uint16_t q = 0; q < caps_.rx_queues; q++) {
+    if (int r = rte_eth_dev_rx_intr_ctl_q(port_id_, q, ep, RTE_INTR_EVENT_ADD, nullptr); r != 0) {
+      close(ep);
+      rx_intr_off_ = "the PMD has none (rte_eth_dev_rx_intr_ctl_q: " + err_text(r) + ")";
+      return;
+    }
+  }
+  // net_tap's queue fds are always armed (-ENOTSUP); a NIC's vectors toggle.
+  rx_intr_toggles_ = rte_eth_dev_rx_intr_enable(port_id_, 0) == 0;
+  if (rx_intr_toggles_) rte_eth_dev_rx_intr_disable(port_id_, 0);
+  // net_tap reads a queue only after its signal handler has counted a
+  // signal (O_ASYNC on the queue fd, F_SETSIG) since the last read, and the
+  // kernel may hand that signal to another thread after our epoll wake: the
+  // wake would find nothing and sleep again with the frame queued (1 ping in
+  // 20 waited for the next timer). rx_arm raises it in this thread instead.
+  tap_signal_ = 0;
+  rte_eth_dev_info info;
+  const int qfd = rte_eth_dev_rx_intr_ctl_q_get_fd(port_id_, 0);
+  if (rte_eth_dev_info_get(port_id_, &info) == 0 && info.driver_name &&
+      std::strcmp(info.driver_name, "net_tap") == 0 && qfd >= 0 && (fcntl(qfd, F_GETFL) & O_ASYNC)) {
+    int sig = fcntl(qfd, F_GETSIG);
+    if (sig == 0) sig = SIGIO;
+    struct sigaction sa {};
+    if (sig > 0 && sigaction(sig, nullptr, &sa) == 0 && sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN)
+      tap_signal_ = sig;
+  }
+  rx_epfd_ = ep;
+  rx_intr_off_.clear();
+}
+
+void DpdkPort::rx_arm(bool on) noexcept {
+  if (rx_epfd_ < 0) return;
+  if (rx_intr_toggles_) {
+    for (uint16_t q = 0; q < caps_.rx_queues; q++) {
+      if (on) rte_eth_dev_rx_intr_enable(port_id_, q);
+      else rte_eth_dev_rx_intr_disable(port_id_, q);
+    }
+  }
+  // Edge-triggered registrations: what fired is consumed here, so the next
+  // wait sleeps until a frame that arrives after this.
+  rte_epoll_event ev[8];
+  int n, fired = 0;
+  while ((n = rte_epoll_wait(rx_epfd_, ev, 8, 0)) > 0) {
+    fired += n;
+    if (n < 8) break;
+  }
+  if (fired && tap_signal_) raise(tap_signal_);  // see setup_rx_interrupts
 }
 
 namespace {

@@ -2,6 +2,10 @@
 // ARP resolution with a pending queue, routing, and transmit.
 #include "net/stack/slip_stack.h"
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 #include <random>
@@ -37,6 +41,11 @@ SlipStack::SlipStack(Nic& nic, const StackConfig& cfg)
     e.mac = mac;
     e.resolved = e.permanent = true;
   }
+  rx_fd_ = nic.rx_wait_fd();
+  if (rx_fd_ >= 0) {
+    wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wake_fd_ < 0) rx_fd_ = -1;  // poll, then: still correct
+  }
   rt::add_poller(this);
   if (cfg.gratuitous_arp) {
     if (PacketBuf* b = alloc()) {
@@ -49,6 +58,7 @@ SlipStack::SlipStack(Nic& nic, const StackConfig& cfg)
 
 SlipStack::~SlipStack() {
   rt::remove_poller(this);
+  if (wake_fd_ >= 0) close(wake_fd_);
   for (auto& [ip, e] : arp_)
     for (PacketBuf* b : e.pending) BufPool::release(b);
   conns_.clear();
@@ -75,6 +85,7 @@ void SlipStack::counters(NetCounters& out) const {
     NetCounters::inc(out.tx_ring_full, c->tx_ring_full.load());
     NetCounters::inc(out.tx_tcp_by_ref, c->tx_tcp_by_ref.load());
     NetCounters::inc(out.tx_tcp_copied, c->tx_tcp_copied.load());
+    NetCounters::inc(out.rx_wakeups, c->rx_wakeups.load());
   }
 }
 
@@ -384,9 +395,9 @@ void SlipStack::rx_frame(PacketBuf* b, uint64_t now) noexcept {
 
 void SlipStack::housekeeping(uint64_t now) noexcept {
   run_timers(now);
-  if (now >= next_arp_tick_) {
+  if (now >= next_arp_tick_.load(std::memory_order_relaxed)) {
     arp_tick(now);
-    next_arp_tick_ = now + 10'000'000;
+    next_arp_tick_.store(now + 10'000'000, std::memory_order_relaxed);
   }
   reap();
 }
@@ -413,6 +424,41 @@ unsigned SlipStack::poll(unsigned kthread) noexcept {
   }
   flush_tx();
   return n;
+}
+
+uint64_t SlipStack::max_park_ns() const noexcept {
+  if (rx_fd_ < 0) return cfg_.max_park_ns;
+  // Frames wake us; only the stack's own clocks (TCP timers, ARP ageing and
+  // retries) must still be kept.
+  const uint64_t due = std::min(next_timer_.load(std::memory_order_relaxed),
+                                next_arp_tick_.load(std::memory_order_relaxed));
+  const uint64_t now = now_ns();
+  return due > now ? due - now : 0;
+}
+
+// Arm, look once more (a frame that came before arming raised no event),
+// then sleep until a frame, interrupt() or the timeout.
+unsigned SlipStack::block(unsigned kthread, uint64_t timeout_ns) noexcept {
+  nic_.rx_arm(true);
+  unsigned n = poll(kthread);
+  if (n == 0 && timeout_ns != 0) {
+    pollfd fds[2] = {{rx_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    timespec ts{static_cast<time_t>(timeout_ns / 1000000000), static_cast<long>(timeout_ns % 1000000000)};
+    if (ppoll(fds, 2, timeout_ns == UINT64_MAX ? nullptr : &ts, nullptr) > 0) {
+      if (fds[1].revents) {
+        uint64_t v;
+        (void)!read(wake_fd_, &v, sizeof v);
+      }
+      if (fds[0].revents) NetCounters::inc(ctr().rx_wakeups);
+    }
+  }
+  nic_.rx_arm(false);
+  return n + poll(kthread);
+}
+
+void SlipStack::interrupt() noexcept {
+  const uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof one);
 }
 
 }  // namespace slip::net::stack

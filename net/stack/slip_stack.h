@@ -47,7 +47,13 @@ class SlipStack final : public Stack, public rt::Poller {
   void counters(NetCounters& out) const override;
 
   unsigned poll(unsigned kthread) noexcept override;
-  uint64_t max_park_ns() const noexcept override { return cfg_.max_park_ns; }
+  // With receive interrupts a parked kthread sleeps on the NIC until a frame
+  // comes or the stack's next timer is due; without, it polls every
+  // StackConfig::max_park_ns.
+  uint64_t max_park_ns() const noexcept override;
+  bool can_block() const noexcept override { return rx_fd_ >= 0; }
+  unsigned block(unsigned kthread, uint64_t timeout_ns) noexcept override;
+  void interrupt() noexcept override;
 
   // For sockets.
   const StackConfig& cfg() const noexcept { return cfg_; }
@@ -136,7 +142,10 @@ class SlipStack final : public Stack, public rt::Poller {
   static constexpr size_t kArpPending = 8;
   rt::SpinLock arp_lk_;
   std::unordered_map<uint32_t, ArpEntry> arp_;
-  uint64_t next_arp_tick_ = 0;
+  std::atomic<uint64_t> next_arp_tick_{0};
+
+  int rx_fd_ = -1;    // the NIC's rx_wait_fd(): -1 without receive interrupts
+  int wake_fd_ = -1;  // eventfd: interrupt() ends a block()
 
   rt::SpinLock tab_lk_;  // guards the socket tables below
   std::vector<UdpSock*> udp_;                     // by port
@@ -147,6 +156,7 @@ class SlipStack final : public Stack, public rt::Poller {
 
   rt::SpinLock tmr_lk_;  // TCP timer heap: cores by next deadline
   std::vector<TcpCore*> tmr_heap_;
+  std::atomic<uint64_t> next_timer_{UINT64_MAX};  // the heap's top deadline, for max_park_ns
   void heap_fix(size_t i) noexcept;
   void heap_remove(TcpCore* c) noexcept;
 };

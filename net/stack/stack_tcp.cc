@@ -223,6 +223,7 @@ void SlipStack::heap_fix(size_t i) noexcept {
   }
   h[i] = c;
   c->tmr_index = i;
+  next_timer_.store(h[0]->tmr_deadline, std::memory_order_relaxed);
 }
 
 void SlipStack::heap_remove(TcpCore* c) noexcept {
@@ -236,6 +237,8 @@ void SlipStack::heap_remove(TcpCore* c) noexcept {
     tmr_heap_[i] = last;
     last->tmr_index = i;
     heap_fix(i);
+  } else if (tmr_heap_.empty()) {
+    next_timer_.store(UINT64_MAX, std::memory_order_relaxed);
   }
 }
 

@@ -138,7 +138,8 @@ int main(int argc, char** argv) {
   uint16_t queues = 1;
   uint16_t echo_port = 7, http_port = 80;
   double duration = 0;
-  bool rtc = false;
+  bool rtc = false, rx_interrupts = true;
+  double nic_poll_us = 100;
   app.add_option("--stack", stack_s, "slip (this project's stack on a DPDK port) or kernel (Linux sockets)")
       ->check(CLI::IsMember({"slip", "kernel"}));
   app.add_option("--vdev", vdev, "DPDK virtual device, e.g. net_tap0,iface=dtap0 (slip stack)");
@@ -157,6 +158,9 @@ int main(int argc, char** argv) {
   app.add_option("--dial", dial_s, "after start, dial this TCP echo server (IP:PORT) once");
   app.add_option("--dial-message", dial_msg, "what --dial sends");
   app.add_option("--duration", duration, "seconds to run (0: until SIGTERM or SIGINT)");
+  app.add_option("--nic-poll-us", nic_poll_us, "a port without receive interrupts: how often a parked kthread polls it")
+      ->check(CLI::Range(1.0, 1e8));
+  app.add_flag("!--no-rx-interrupts", rx_interrupts, "poll every --nic-poll-us even where the port has receive interrupts");
   app.add_flag("--rtc", rtc, "serve the UDP and TCP echo run to completion (udp_serve, tcp_serve), not from uthreads");
   CLI11_PARSE(app, argc, argv);
 
@@ -173,6 +177,7 @@ int main(int argc, char** argv) {
   net::StackConfig sc;
   sc.ip = *ip;
   sc.prefix_len = static_cast<uint8_t>(prefix_len);
+  sc.max_park_ns = static_cast<uint64_t>(nic_poll_us * 1000.0);
   if (!gw_s.empty()) {
     auto gw = net::Ipv4Addr::parse(gw_s);
     if (!gw) {
@@ -217,7 +222,8 @@ int main(int argc, char** argv) {
     rt::sleep_for(std::chrono::milliseconds(150));  // let servers see the stop flag
     net::NetCounters c;
     st.counters(c);
-    std::printf("slip-netecho: rx %lu frames, tx %lu frames, stopping\n", c.rx_frames.load(), c.tx_frames.load());
+    std::printf("slip-netecho: rx %lu frames, tx %lu frames, %lu receive-interrupt wake-ups, stopping\n",
+                c.rx_frames.load(), c.tx_frames.load(), c.rx_wakeups.load());
   };
   rt::Config rc;
   rc.kthreads = kthreads;
@@ -231,6 +237,7 @@ int main(int argc, char** argv) {
     nc.vdev = vdev;
     nc.port_name = port_name;
     nc.queues = queues;
+    nc.rx_interrupts = rx_interrupts;
     nc.file_prefix = prefix;
     nc.shared.socket = iok_socket;
     nc.shared.ip = *ip;

@@ -56,6 +56,9 @@ struct NicChoice {
   // with RSS (or net_tap, whose kernel side hashes flows over its queues)
   // spreads flows over them, and kthread i polls queue i first.
   uint16_t queues = 1;
+  // Direct: sleep on the port's receive interrupts where it has them
+  // (net::DpdkPortConfig::rx_interrupts).
+  bool rx_interrupts = true;
   std::vector<std::string> eal_args;
   std::optional<bool> huge;
   // Shared: everything about the daemon and the registration.

@@ -66,6 +66,10 @@ struct DpdkPortConfig {
   // closed. Its mbufs carry no PacketBuf, so rx_burst() cannot wrap them:
   // read such a port with rte_eth_rx_burst on port_id(). Tx still uses pool().
   void* rx_mempool = nullptr;
+  // Ask for receive interrupts (rx_wait_fd) where the PMD has them: net_tap
+  // and NICs under vfio-pci do; memif, af_xdp and ring in DPDK 22.11 do not.
+  // A PMD that refuses them at configure or start is started without.
+  bool rx_interrupts = true;
 };
 
 // rte_eth_stats, summed over queues.
@@ -97,6 +101,10 @@ class DpdkPort final : public Nic {
   uint16_t tx_burst(uint16_t q, PacketBuf** bufs, uint16_t n) noexcept override;
   PacketBuf* alloc_tx() noexcept override { return pool_->alloc(); }
   PacketBuf* alloc_tx_data() noexcept override { return (send_pool_ ? send_pool_ : pool_)->alloc(); }
+  int rx_wait_fd() const noexcept override { return rx_epfd_; }
+  void rx_arm(bool on) noexcept override;
+  // Why rx_wait_fd() is -1 (empty when it is not): for start-up messages.
+  const std::string& rx_interrupts_off_reason() const noexcept { return rx_intr_off_; }
 
   uint16_t port_id() const noexcept { return port_id_; }
   const std::string& name() const noexcept { return name_; }
@@ -110,6 +118,7 @@ class DpdkPort final : public Nic {
  private:
   void configure(const DpdkPortConfig& cfg);
   void start(const DpdkPortConfig& cfg);
+  void setup_rx_interrupts();
   void setup_queues(const DpdkPortConfig& cfg, uint16_t rx_desc, uint16_t tx_desc, uint64_t rx_offloads,
                     uint64_t tx_offloads);
   PacketBuf* copy_foreign(PacketBuf* b, bool& too_long) noexcept;
@@ -119,6 +128,10 @@ class DpdkPort final : public Nic {
   NicCaps caps_;
   std::unique_ptr<BufPool> pool_, send_pool_;
   std::atomic<uint64_t> tx_dropped_{0};
+  int rx_epfd_ = -1;              // epoll set holding every rx queue's interrupt fd
+  bool rx_intr_toggles_ = false;  // the PMD arms and disarms (net_tap's queue fds are always armed)
+  int tap_signal_ = 0;            // net_tap: its rx trigger signal, raised after a wake (see setup_rx_interrupts)
+  std::string rx_intr_off_ = "not asked for";
 };
 
 }  // namespace slip::net

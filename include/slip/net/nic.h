@@ -39,6 +39,14 @@ class Nic {
   // receive pool gives these from another pool, so that full send queues
   // cannot leave the NIC without buffers to receive the ACKs into.
   virtual PacketBuf* alloc_tx_data() noexcept { return alloc_tx(); }
+
+  // Receive interrupts, where the backend has them: a file descriptor that
+  // polls readable once a frame arrives on any queue after rx_arm(true);
+  // -1 without them, and the stack then polls every StackConfig::max_park_ns.
+  virtual int rx_wait_fd() const noexcept { return -1; }
+  // Arms every queue's interrupt (true) or disarms it (false). Both clear the
+  // fd's pending events, so poll the queues after arming and before waiting.
+  virtual void rx_arm(bool /*on*/) noexcept {}
 };
 
 }  // namespace slip::net

@@ -111,6 +111,15 @@ TEST_CASE("an unknown port name lists the ports that exist", "[dpdk][ring]") {
   CHECK(ring_port().pool().available() == ring_port().pool().size());
 }
 
+TEST_CASE("a port without receive interrupts says why and is polled", "[dpdk][ring]") {
+  if (!start()) return;
+  DpdkPort& port = ring_port();
+  CHECK(port.rx_wait_fd() == -1);
+  CHECK_THAT(port.rx_interrupts_off_reason(), Catch::Matchers::Contains("the PMD has none"));
+  port.rx_arm(true);  // harmless without them
+  port.rx_arm(false);
+}
+
 TEST_CASE("net_ring loops 1000 frames back intact and the pool refills", "[dpdk][ring]") {
   if (!start()) return;
   DpdkPort& port = ring_port();

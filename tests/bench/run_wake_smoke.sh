@@ -10,7 +10,7 @@ bench=${1:?usage: run_wake_smoke.sh SLIP_BENCH_WAKE}
 [[ -c /dev/net/tun ]] || { echo "SKIP: /dev/net/tun is missing (no TUN support)"; exit 77; }
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-"$bench" --json "$out" --reps 1 --duration 0.5 --idle-s 0.3 || exit 1
+"$bench" --json "$out" --reps 1 --duration 0.3 --idle-s 0.2 --settle-s 0.2 || exit 1
 python3 - "$out" <<'PY'
 import json, sys
 cases = json.load(open(sys.argv[1]))["cases"]

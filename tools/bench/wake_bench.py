@@ -50,6 +50,7 @@ def parse_args():
     p.add_argument("--gap-ms", type=float, default=2.0, help="time between requests (open loop, constant)")
     p.add_argument("--duration", type=float, default=4.0, help="measured seconds of spaced load")
     p.add_argument("--idle-s", type=float, default=3.0, help="seconds of no traffic for the idle CPU reading")
+    p.add_argument("--settle-s", type=float, default=1.0, help="seconds after start-up before measuring")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, from {','.join(CASES)}")
     p.add_argument("--keep", action="store_true", help="keep the work folder with every log")
@@ -122,13 +123,13 @@ class Bench:
         srv, addr = self.server(case, rep)
         try:
             pid = srv.proc.pid
-            time.sleep(1.0)  # start-up and ARP settle
+            time.sleep(self.a.settle_s)  # start-up and ARP settle
             c0 = cpu_seconds(pid)
             time.sleep(self.a.idle_s)
             idle = (cpu_seconds(pid) - c0) / self.a.idle_s
             out = os.path.join(self.work, f"{case}-{rep}-loadgen")
             cmd = ["ip", "netns", "exec", self.ns_c, LOADGEN, "--server", f"{addr}:7", "--proto", "echo-udp",
-                   "--rate", str(1000.0 / self.a.gap_ms), "--arrival", "constant", "--warmup", "0.5",
+                   "--rate", str(1000.0 / self.a.gap_ms), "--arrival", "constant", "--warmup", str(min(0.5, self.a.duration)),
                    "--duration", str(self.a.duration), "--timeout", "1", "--spin", "--out", out]
             c0 = cpu_seconds(pid)
             rc, secs = procs.run_logged(cmd, out + ".log", self.a.duration + 30, self.janitor,

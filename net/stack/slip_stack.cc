@@ -110,12 +110,17 @@ void SlipStack::transmit(PacketBuf* b) noexcept {
   TxBatch& t = txb_[q];
   rt::SpinGuard g(t.lk);
   t.q[t.n++] = b;
+  t.queued.store(true, std::memory_order_release);
   if (t.n == kBurst) flush_tx_locked(q);
 }
 
+// Every poll ends here, mostly with nothing queued: look before locking. A
+// frame another thread queued meanwhile is not stranded, as every path that
+// queues one flushes on its own thread afterwards.
 void SlipStack::flush_tx() noexcept {
   for (uint16_t q = 0; q < tx_queues_; q++) {
     TxBatch& t = txb_[q];
+    if (!t.queued.load(std::memory_order_acquire)) continue;
     rt::SpinGuard g(t.lk);
     if (t.n) flush_tx_locked(q);
   }
@@ -135,6 +140,7 @@ void SlipStack::flush_tx_locked(uint16_t q) noexcept {
   NetCounters::inc(c.tx_frames, sent);
   NetCounters::inc(c.tx_bytes, bytes);
   t.n = 0;
+  t.queued.store(false, std::memory_order_relaxed);
 }
 
 Ipv4Addr SlipStack::next_hop(Ipv4Addr dst) const noexcept {

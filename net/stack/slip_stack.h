@@ -125,6 +125,7 @@ class SlipStack final : public Stack, public rt::Poller {
     rt::SpinLock lk;
     PacketBuf* q[kBurst] = {};
     uint16_t n = 0;
+    std::atomic<bool> queued{false};  // n > 0, readable without the lock
   };
   std::unique_ptr<TxBatch[]> txb_;
   uint16_t tx_queues_ = 1;
@@ -152,6 +153,7 @@ class SlipStack final : public Stack, public rt::Poller {
   std::vector<TcpListenSock*> listeners_;         // by port
   std::unordered_map<FlowKey, std::shared_ptr<TcpCore>, FlowHash> conns_;
   std::vector<TcpCore*> dead_;
+  std::atomic<bool> any_dead_{false};  // dead_ is not empty, readable without tab_lk_
   uint16_t next_ephemeral_;
 
   rt::SpinLock tmr_lk_;  // TCP timer heap: cores by next deadline

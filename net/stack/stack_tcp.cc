@@ -94,11 +94,14 @@ bool SlipStack::tcp_insert(const FlowKey& k, std::shared_ptr<TcpCore> c) noexcep
 void SlipStack::tcp_reap(TcpCore* c) noexcept {
   rt::SpinGuard g(tab_lk_);
   dead_.push_back(c);
+  any_dead_.store(true, std::memory_order_release);
 }
 
 void SlipStack::reap() noexcept {
+  if (!any_dead_.load(std::memory_order_acquire)) return;  // every poll comes here; few find work
   std::vector<std::shared_ptr<TcpCore>> gone;  // destroyed after the lock is dropped
   tab_lk_.lock();
+  any_dead_.store(false, std::memory_order_relaxed);
   for (TcpCore* c : dead_) {
     auto it = conns_.find(c->key());
     if (it != conns_.end() && it->second.get() == c) {
@@ -223,7 +226,7 @@ void SlipStack::heap_fix(size_t i) noexcept {
   }
   h[i] = c;
   c->tmr_index = i;
-  next_timer_.store(h[0]->tmr_deadline, std::memory_order_relaxed);
+  next_timer_.store(h[0]->tmr_deadline, std::memory_order_release);
 }
 
 void SlipStack::heap_remove(TcpCore* c) noexcept {
@@ -238,7 +241,7 @@ void SlipStack::heap_remove(TcpCore* c) noexcept {
     last->tmr_index = i;
     heap_fix(i);
   } else if (tmr_heap_.empty()) {
-    next_timer_.store(UINT64_MAX, std::memory_order_relaxed);
+    next_timer_.store(UINT64_MAX, std::memory_order_release);
   }
 }
 
@@ -259,6 +262,7 @@ void SlipStack::timer_update(TcpCore* c, uint64_t deadline) noexcept {
 }
 
 void SlipStack::run_timers(uint64_t now) noexcept {
+  if (next_timer_.load(std::memory_order_acquire) > now) return;  // the common case, without the lock
   for (int budget = 64; budget > 0; budget--) {
     tmr_lk_.lock();
     if (tmr_heap_.empty() || tmr_heap_[0]->tmr_deadline > now) {

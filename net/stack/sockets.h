@@ -122,6 +122,7 @@ class TcpCore : public std::enable_shared_from_this<TcpCore> {
 
  private:
   static void emit(void* ctx, const tcp::OutSeg& seg);
+  static constexpr uint32_t kRefMinBytes = 512;  // smaller segments are copied (see emit)
   // After any Tcb call, with lk_ held: wakes waiters, re-times, hands an
   // established passive connection to its listener, reaps a closed one.
   void after(uint64_t now) noexcept;

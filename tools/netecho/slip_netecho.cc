@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
   uint16_t queues = 1;
   uint16_t echo_port = 7, http_port = 80;
   double duration = 0;
-  bool rtc = false, rx_interrupts = true;
+  bool rtc = false, rx_interrupts = true, spin = false;
   double nic_poll_us = 100;
   app.add_option("--stack", stack_s, "slip (this project's stack on a DPDK port) or kernel (Linux sockets)")
       ->check(CLI::IsMember({"slip", "kernel"}));
@@ -161,6 +161,7 @@ int main(int argc, char** argv) {
   app.add_option("--nic-poll-us", nic_poll_us, "a port without receive interrupts: how often a parked kthread polls it")
       ->check(CLI::Range(1.0, 1e8));
   app.add_flag("!--no-rx-interrupts", rx_interrupts, "poll every --nic-poll-us even where the port has receive interrupts");
+  app.add_flag("--spin", spin, "kthreads busy-poll and never park");
   app.add_flag("--rtc", rtc, "serve the UDP and TCP echo run to completion (udp_serve, tcp_serve), not from uthreads");
   CLI11_PARSE(app, argc, argv);
 
@@ -227,6 +228,7 @@ int main(int argc, char** argv) {
   };
   rt::Config rc;
   rc.kthreads = kthreads;
+  if (spin) rc.spinning_kthreads = kthreads;
   try {
     if (kernel) {
       rt::run(rc, [&] { serve(*net::make_kernel_stack(sc), "linux sockets"); });

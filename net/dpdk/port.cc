@@ -297,10 +297,14 @@ void DpdkPort::setup_rx_interrupts() {
   rx_intr_toggles_ = rte_eth_dev_rx_intr_enable(port_id_, 0) == 0;
   if (rx_intr_toggles_) rte_eth_dev_rx_intr_disable(port_id_, 0);
   // net_tap reads a queue only after its signal handler has counted a
-  // signal (O_ASYNC on the queue fd, F_SETSIG) since the last read, and the
-  // kernel may hand that signal to another thread after our epoll wake: the
-  // wake would find nothing and sleep again with the frame queued (1 ping in
-  // 20 waited for the next timer). rx_arm raises it in this thread instead.
+  // signal (O_ASYNC on the queue fd, F_SETSIG) since the last read. The
+  // kernel sends it to the process, so the main thread (pinned by EAL to
+  // kthread 0's CPU) took it: one wake-up of that thread per frame, and a
+  // woken kthread that read before the handler ran found nothing and slept
+  // again with the frame queued (1 ping in 20 waited for the next timer).
+  // rx_arm(true) makes the sleeping kthread the fds' owner until rx_arm(false),
+  // so the signal interrupts the thread that is about to read; where that
+  // fails, rx_arm raises it in that thread after a wake.
   tap_signal_ = 0;
   rte_eth_dev_info info;
   const int qfd = rte_eth_dev_rx_intr_ctl_q_get_fd(port_id_, 0);
@@ -312,12 +316,25 @@ void DpdkPort::setup_rx_interrupts() {
     if (sig > 0 && sigaction(sig, nullptr, &sa) == 0 && sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN)
       tap_signal_ = sig;
   }
+  for (uint16_t q = 0; tap_signal_ && q < caps_.rx_queues; q++) tap_fds_.push_back(rte_eth_dev_rx_intr_ctl_q_get_fd(port_id_, q));
   rx_epfd_ = ep;
   rx_intr_off_.clear();
 }
 
+// net_tap's rx signal (see setup_rx_interrupts) goes to the sleeping thread
+// while it is armed, and to the process otherwise: a thread owner that exits
+// would get no more signals, and the port would read no more.
+bool DpdkPort::tap_signal_to(bool self) noexcept {
+  const f_owner_ex owner{self ? F_OWNER_TID : F_OWNER_PID, self ? static_cast<pid_t>(gettid()) : getpid()};
+  bool ok = true;
+  for (int fd : tap_fds_) ok &= fd >= 0 && fcntl(fd, F_SETOWN_EX, &owner) == 0;
+  return ok;
+}
+
 void DpdkPort::rx_arm(bool on) noexcept {
   if (rx_epfd_ < 0) return;
+  bool signal_here = false;
+  if (on && tap_signal_) signal_here = tap_signal_to(true);
   if (rx_intr_toggles_) {
     for (uint16_t q = 0; q < caps_.rx_queues; q++) {
       if (on) rte_eth_dev_rx_intr_enable(port_id_, q);
@@ -332,7 +349,12 @@ void DpdkPort::rx_arm(bool on) noexcept {
     fired += n;
     if (n < 8) break;
   }
-  if (fired && tap_signal_) raise(tap_signal_);  // see setup_rx_interrupts
+  if (!tap_signal_) return;
+  // Frames that fired before arming signalled the process, and a frame while
+  // armed signalled this thread, unless it could not take the signal over.
+  if (fired && (on || !armed_here_)) raise(tap_signal_);
+  if (on) armed_here_ = signal_here;
+  else if (armed_here_) tap_signal_to(false);
 }
 
 namespace {

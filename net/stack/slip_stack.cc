@@ -446,20 +446,24 @@ uint64_t SlipStack::max_park_ns() const noexcept {
 // then sleep until a frame, interrupt() or the timeout.
 unsigned SlipStack::block(unsigned kthread, uint64_t timeout_ns) noexcept {
   nic_.rx_arm(true);
-  unsigned n = poll(kthread);
+  const unsigned n = poll(kthread);
+  bool woke_early = false;
   if (n == 0 && timeout_ns != 0) {
     pollfd fds[2] = {{rx_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     timespec ts{static_cast<time_t>(timeout_ns / 1000000000), static_cast<long>(timeout_ns % 1000000000)};
-    if (ppoll(fds, 2, timeout_ns == UINT64_MAX ? nullptr : &ts, nullptr) > 0) {
-      if (fds[1].revents) {
-        uint64_t v;
-        (void)!read(wake_fd_, &v, sizeof v);
-      }
-      if (fds[0].revents) NetCounters::inc(ctr().rx_wakeups);
+    const int r = ppoll(fds, 2, timeout_ns == UINT64_MAX ? nullptr : &ts, nullptr);
+    if (r > 0 && fds[1].revents) {
+      uint64_t v;
+      (void)!read(wake_fd_, &v, sizeof v);
     }
+    // A frame, interrupt(), or a signal (net_tap's rx signal comes to the
+    // sleeping thread, and may land before the fd polls ready).
+    woke_early = r != 0;
   }
   nic_.rx_arm(false);
-  return n + poll(kthread);
+  const unsigned m = poll(kthread);
+  if (woke_early && m) NetCounters::inc(ctr().rx_wakeups);
+  return n + m;
 }
 
 void SlipStack::interrupt() noexcept {

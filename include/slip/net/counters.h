@@ -59,7 +59,8 @@ struct NetCounters {
   // TCP data segments sent from the send queue's buffer itself, and copied
   // (cut by the window, or a buffer still held by the NIC or a queue).
   std::atomic<uint64_t> tx_tcp_by_ref{0}, tx_tcp_copied{0};
-  // Times a kthread asleep on the NIC's receive interrupt woke for frames.
+  // Times a kthread asleep on the NIC's receive interrupt woke before its
+  // timeout and found frames.
   std::atomic<uint64_t> rx_wakeups{0};
 
   static void inc(std::atomic<uint64_t>& c, uint64_t n = 1) noexcept {

@@ -130,7 +130,10 @@ class DpdkPort final : public Nic {
   std::atomic<uint64_t> tx_dropped_{0};
   int rx_epfd_ = -1;              // epoll set holding every rx queue's interrupt fd
   bool rx_intr_toggles_ = false;  // the PMD arms and disarms (net_tap's queue fds are always armed)
-  int tap_signal_ = 0;            // net_tap: its rx trigger signal, raised after a wake (see setup_rx_interrupts)
+  int tap_signal_ = 0;            // net_tap: its rx trigger signal (see setup_rx_interrupts)
+  std::vector<int> tap_fds_;      // net_tap: the queue fds that signal
+  bool armed_here_ = false;       // the last rx_arm(true) made its thread the owner of tap_fds_
+  bool tap_signal_to(bool self) noexcept;
   std::string rx_intr_off_ = "not asked for";
 };
 

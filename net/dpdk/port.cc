@@ -307,16 +307,18 @@ void DpdkPort::setup_rx_interrupts() {
   // fails, rx_arm raises it in that thread after a wake.
   tap_signal_ = 0;
   rte_eth_dev_info info;
-  const int qfd = rte_eth_dev_rx_intr_ctl_q_get_fd(port_id_, 0);
-  if (rte_eth_dev_info_get(port_id_, &info) == 0 && info.driver_name &&
-      std::strcmp(info.driver_name, "net_tap") == 0 && qfd >= 0 && (fcntl(qfd, F_GETFL) & O_ASYNC)) {
-    int sig = fcntl(qfd, F_GETSIG);
-    if (sig == 0) sig = SIGIO;
-    struct sigaction sa {};
-    if (sig > 0 && sigaction(sig, nullptr, &sa) == 0 && sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN)
-      tap_signal_ = sig;
+  if (rte_eth_dev_info_get(port_id_, &info) == 0 && info.driver_name && std::strcmp(info.driver_name, "net_tap") == 0) {
+    for (uint16_t q = 0; q < caps_.rx_queues; q++) tap_fds_.push_back(rte_eth_dev_rx_intr_ctl_q_get_fd(port_id_, q));
+    const int qfd = tap_fds_[0];
+    if (qfd >= 0 && (fcntl(qfd, F_GETFL) & O_ASYNC)) {
+      int sig = fcntl(qfd, F_GETSIG);
+      if (sig == 0) sig = SIGIO;
+      struct sigaction sa {};
+      if (sig > 0 && sigaction(sig, nullptr, &sa) == 0 && sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN)
+        tap_signal_ = sig;
+    }
+    if (!tap_signal_) tap_fds_.clear();
   }
-  for (uint16_t q = 0; tap_signal_ && q < caps_.rx_queues; q++) tap_fds_.push_back(rte_eth_dev_rx_intr_ctl_q_get_fd(port_id_, q));
   rx_epfd_ = ep;
   rx_intr_off_.clear();
 }

@@ -10,11 +10,16 @@
 //    EOF). A stream relay's every other recv said EAGAIN.
 #include "net/kernel/tcp_conn.h"
 
+#include <linux/sockios.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
+#include <string_view>
 #include <utility>
 
 #include "net/kernel/io.h"
@@ -22,6 +27,29 @@
 
 namespace slip::net::kernel {
 namespace {
+
+// Linux's TCP_INFO and queue sizes in TcpInfo's terms.
+TcpInfo info_of(int fd) {
+  TcpInfo i;
+  tcp_info t{};
+  socklen_t len = sizeof t;
+  if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &t, &len) != 0) return i;
+  static constexpr std::string_view kStates[] = {"UNKNOWN",    "ESTABLISHED", "SYN_SENT",   "SYN_RCVD",
+                                                 "FIN_WAIT_1", "FIN_WAIT_2",  "TIME_WAIT",  "CLOSED",
+                                                 "CLOSE_WAIT", "LAST_ACK",    "LISTEN",     "CLOSING"};
+  if (t.tcpi_state < std::size(kStates)) i.state = kStates[t.tcpi_state];
+  int queued = 0, unsent = 0, unread = 0;
+  if (ioctl(fd, SIOCOUTQ, &queued) == 0 && ioctl(fd, SIOCOUTQNSD, &unsent) == 0) {
+    i.unsent_bytes = static_cast<uint64_t>(unsent);
+    i.unacked_bytes = static_cast<uint64_t>(queued > unsent ? queued - unsent : 0);
+  }
+  if (ioctl(fd, SIOCINQ, &unread) == 0) i.unread_bytes = static_cast<uint64_t>(unread);
+  i.cwnd_bytes = uint64_t{t.tcpi_snd_cwnd} * t.tcpi_snd_mss;
+  i.srtt_ns = uint64_t{t.tcpi_rtt} * 1000;
+  i.rto_ns = uint64_t{t.tcpi_rto} * 1000;
+  i.retransmits = t.tcpi_total_retrans;
+  return i;
+}
 
 class KTcp final : public TcpConn {
  public:
@@ -86,6 +114,7 @@ class KTcp final : public TcpConn {
   }
   Endpoint local() const override { return local_of(fd_); }
   Endpoint remote() const override { return remote_of(fd_); }
+  TcpInfo info() const override { return info_of(fd_); }
 
  private:
   static constexpr size_t kBuf = 64 * 1024;

@@ -367,6 +367,24 @@ void TcpCore::abort() noexcept {
   st_->flush_tx();
 }
 
+TcpInfo TcpCore::info() noexcept {
+  rt::SpinGuard g(lk_);
+  const uint64_t now = now_ns();
+  TcpInfo i;
+  i.state = tcp::state_name(tcb_.state());
+  i.unacked_bytes = tcb_.unacked_bytes();
+  i.unsent_bytes = tcb_.unsent_bytes();
+  i.unread_bytes = tcb_.readable();
+  i.send_window = tcb_.snd_wnd();
+  i.cwnd_bytes = tcb_.cwnd();
+  i.srtt_ns = tcb_.srtt_ns();
+  i.rto_ns = tcb_.rto_ns();
+  i.retransmits = tcb_.stats().retransmits;
+  i.rto_expiries = tcb_.stats().rto_expiries;
+  if (const uint64_t d = tcb_.next_deadline(); d != UINT64_MAX) i.next_timer_in_ns = d > now ? d - now : 0;
+  return i;
+}
+
 // ---- TCP listeners ---------------------------------------------------------------
 
 // Once unlistened, no child is admitted. Every child admitted before is in

@@ -112,6 +112,7 @@ class TcpCore : public std::enable_shared_from_this<TcpCore> {
   void shutdown() noexcept;
   void close() noexcept;
   void abort() noexcept;
+  TcpInfo info() noexcept;
 
   const FlowKey& key() const noexcept { return key_; }
   // The receive queue its segments arrive on; its frames leave on the same one.
@@ -169,6 +170,7 @@ class TcpConnHandle final : public TcpConn {
   void abort() override { c_->abort(); }
   Endpoint local() const override { return c_->key().local; }
   Endpoint remote() const override { return c_->key().remote; }
+  TcpInfo info() const override { return c_->info(); }
 
  private:
   std::shared_ptr<TcpCore> c_;

@@ -137,6 +137,11 @@ class Tcb {
   uint8_t snd_wscale() const noexcept { return snd_wscale_; }
   uint32_t snd_wnd() const noexcept { return snd_wnd_; }
   const CongestionControl& congestion() const noexcept { return *ccalg_; }
+  uint32_t unacked_bytes() const noexcept { return flight(); }
+  uint32_t unsent_bytes() const noexcept {
+    const Seq data_end = snd_buf_seq_ + static_cast<uint32_t>(snd_.size());
+    return seq_gt(data_end, snd_nxt_) ? data_end - snd_nxt_ : 0;
+  }
   Seq snd_una() const noexcept { return snd_una_; }
   Seq snd_nxt() const noexcept { return snd_nxt_; }
   Seq rcv_nxt() const noexcept { return rcv_nxt_; }

@@ -150,5 +150,10 @@ wait "$iokd_pid"
 rc=$?
 iokd_pid=
 ((rc == 0)) || fail "iokerneld exited $rc on SIGTERM: $(tail -5 "$work/d.log")"
-((failed == 0)) && echo "PASS"
+if ((failed)); then
+  echo "== runtime log (tail)"; tail -30 "$work/a.log"
+  echo "== iokerneld log (tail)"; tail -15 "$work/d.log"
+else
+  echo "PASS"
+fi
 exit "$failed"

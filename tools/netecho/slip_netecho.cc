@@ -6,12 +6,16 @@
 // stack's poll (udp_serve, tcp_serve) instead of on uthreads.
 #include "slip/common/cli11.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "slip/iok/shared_nic.h"
 #include "slip/net/dpdk.h"
@@ -27,6 +31,57 @@ namespace {
 std::atomic<bool> g_stop{false};
 bool g_failed = false;  // a service could not start
 
+// The TCP connections being served, so that a stop can report any still open
+// (a stalled flow says where it stalled) and wait for them to finish.
+rt::Mutex g_open_lk;
+std::vector<net::TcpConn*> g_open;
+
+// Each blocking call waits at most this long, so servers notice a stop.
+constexpr uint64_t kStopCheckNs = 50'000'000;
+
+bool timed_out(const slip::Result<size_t>& r) { return !r && r.error() == ETIMEDOUT; }
+
+// Reads up to len bytes; 0 at EOF, on an error or once stopping.
+size_t read_some(net::TcpConn& c, char* buf, size_t len) {
+  for (;;) {
+    auto n = c.read(buf, len, slip::now_ns() + kStopCheckNs);
+    if (n) return *n;
+    if (!timed_out(n) || g_stop) return 0;
+  }
+}
+
+// Writes all len bytes; false on an error or once stopping.
+bool write_all(net::TcpConn& c, const char* buf, size_t len) {
+  while (len > 0) {
+    auto n = c.write(buf, len, slip::now_ns() + kStopCheckNs);
+    if (n) {
+      buf += *n;
+      len -= *n;
+    } else if (!timed_out(n) || g_stop) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void print_open_conns() {
+  std::lock_guard g(g_open_lk);
+  for (net::TcpConn* c : g_open) {
+    const net::TcpInfo i = c->info();
+    std::printf("slip-netecho: open at stop: tcp %s %.*s unacked %lu unsent %lu unread %lu send window %lu cwnd %lu "
+                "srtt %lu us rto %lu us retransmits %lu rto expiries %lu next timer in %s\n",
+                c->remote().str().c_str(), static_cast<int>(i.state.size()), i.state.data(), i.unacked_bytes,
+                i.unsent_bytes, i.unread_bytes, i.send_window, i.cwnd_bytes, i.srtt_ns / 1000, i.rto_ns / 1000,
+                i.retransmits, i.rto_expiries,
+                i.next_timer_in_ns == UINT64_MAX ? "(none)" : (std::to_string(i.next_timer_in_ns / 1000) + " us").c_str());
+  }
+}
+
+size_t open_conns() {
+  std::lock_guard g(g_open_lk);
+  return g_open.size();
+}
+
 // Accepts on port until stop, running serve(conn) in a uthread per connection.
 template <typename Serve>
 void serve_tcp(net::Stack& st, uint16_t port, Serve serve) {
@@ -40,7 +95,15 @@ void serve_tcp(net::Stack& st, uint16_t port, Serve serve) {
     while (!g_stop) {
       auto c = l->accept(slip::now_ns() + 100'000'000);
       if (!c) continue;
-      rt::spawn_detached([serve, c = std::shared_ptr<net::TcpConn>(std::move(*c))] { serve(*c); });
+      rt::spawn_detached([serve, c = std::shared_ptr<net::TcpConn>(std::move(*c))] {
+        {
+          std::lock_guard g(g_open_lk);
+          g_open.push_back(c.get());
+        }
+        serve(*c);
+        std::lock_guard g(g_open_lk);
+        g_open.erase(std::find(g_open.begin(), g_open.end(), c.get()));
+      });
     }
   });
 }
@@ -48,8 +111,8 @@ void serve_tcp(net::Stack& st, uint16_t port, Serve serve) {
 void echo_conn(net::TcpConn& c) {
   char buf[16384];
   for (;;) {
-    auto n = c.read(buf, sizeof buf);
-    if (!n || *n == 0 || !c.write_full(buf, *n)) return;
+    const size_t n = read_some(c, buf, sizeof buf);
+    if (n == 0 || !write_all(c, buf, n)) return;
   }
 }
 
@@ -61,13 +124,13 @@ void http_conn(net::TcpConn& c) {
   std::string req;
   char buf[4096];
   for (;;) {
-    auto n = c.read(buf, sizeof buf);
-    if (!n || *n == 0) return;
-    req.append(buf, *n);
+    const size_t n = read_some(c, buf, sizeof buf);
+    if (n == 0) return;
+    req.append(buf, n);
     size_t end;
     while ((end = req.find("\r\n\r\n")) != std::string::npos) {
       req.erase(0, end + 4);
-      if (!c.write_full(kResp.data(), kResp.size())) return;
+      if (!write_all(c, kResp.data(), kResp.size())) return;
     }
     if (req.size() > 65536) return;  // no request headers that long
   }
@@ -219,12 +282,21 @@ int main(int argc, char** argv) {
     if (dial) rt::spawn_detached([&st, &dial, &dial_msg] { dial_once(st, *dial, dial_msg); });
     const uint64_t end = duration > 0 ? slip::now_ns() + static_cast<uint64_t>(duration * 1e9) : UINT64_MAX;
     while (!g_stop && slip::now_ns() < end) rt::sleep_for(std::chrono::milliseconds(20));
+    print_open_conns();
     g_stop = true;
     rt::sleep_for(std::chrono::milliseconds(150));  // let servers see the stop flag
+    for (int i = 0; i < 20 && open_conns() > 0; i++) rt::sleep_for(std::chrono::milliseconds(50));
     net::NetCounters c;
     st.counters(c);
     std::printf("slip-netecho: rx %lu frames, tx %lu frames, %lu receive-interrupt wake-ups, stopping\n",
                 c.rx_frames.load(), c.tx_frames.load(), c.rx_wakeups.load());
+    // What was lost on the way, for a test log to explain a stall with.
+    std::printf("slip-netecho: drops:");
+    for (size_t d = 0; d < static_cast<size_t>(net::Drop::kCount); d++)
+      if (uint64_t n = c.drops_of(static_cast<net::Drop>(d)))
+        std::printf(" %.*s %lu", static_cast<int>(net::drop_name(static_cast<net::Drop>(d)).size()),
+                    net::drop_name(static_cast<net::Drop>(d)).data(), n);
+    std::printf(" (tx ring full %lu, waiting on ARP %lu)\n", c.tx_ring_full.load(), c.tx_arp_pending_drops.load());
   };
   rt::Config rc;
   rc.kthreads = kthreads;

@@ -38,6 +38,21 @@ class UdpConn {
   virtual Endpoint local() const = 0;
 };
 
+// A snapshot of one connection's TCP state, for diagnostics (a stalled flow,
+// a slow one), in the spirit of Linux's TCP_INFO. Fields a stack cannot
+// report stay at their defaults.
+struct TcpInfo {
+  std::string_view state = "UNKNOWN";  // "ESTABLISHED", "CLOSE_WAIT", ... (RFC 9293 states)
+  uint64_t unacked_bytes = 0;          // sent and not yet acknowledged
+  uint64_t unsent_bytes = 0;           // written by the application, not yet sent
+  uint64_t unread_bytes = 0;           // received in order, not yet read
+  uint64_t send_window = 0;            // the peer's last advertised window, bytes
+  uint64_t cwnd_bytes = 0;
+  uint64_t srtt_ns = 0, rto_ns = 0;
+  uint64_t retransmits = 0, rto_expiries = 0;
+  uint64_t next_timer_in_ns = UINT64_MAX;  // until the connection's next timer; UINT64_MAX: none armed
+};
+
 class TcpConn {
  public:
   virtual ~TcpConn() = default;
@@ -79,6 +94,7 @@ class TcpConn {
   virtual void abort() = 0;
   virtual Endpoint local() const = 0;
   virtual Endpoint remote() const = 0;
+  virtual TcpInfo info() const = 0;
 };
 
 class TcpListener {

@@ -209,6 +209,33 @@ TEST_CASE("kernel stack: abort sends RST, close sends FIN", "[kernel]") {
   });
 }
 
+TEST_CASE("kernel stack: TcpConn::info reads Linux's TCP_INFO and queues", "[kernel]") {
+  with_kernel_stack(1, [](Stack& st) {
+    auto lis = st.tcp_listen(0);
+    REQUIRE(lis.ok());
+    auto c = st.tcp_dial({kLoop, (*lis)->local().port}, slip::now_ns() + 2'000'000'000);
+    auto s = (*lis)->accept(slip::now_ns() + 2'000'000'000);
+    REQUIRE((c.ok() && s.ok()));
+    const std::string msg(1000, 'x');
+    REQUIRE((*c)->write_full(msg.data(), msg.size()));
+    TcpInfo si;
+    for (int i = 0; i < 200 && (si = (*s)->info()).unread_bytes != msg.size(); i++)
+      rt::sleep_for(std::chrono::milliseconds(10));
+    CHECK(si.state == "ESTABLISHED");
+    CHECK(si.unread_bytes == msg.size());
+    const TcpInfo ci = (*c)->info();
+    CHECK(ci.state == "ESTABLISHED");
+    CHECK(ci.unsent_bytes == 0);
+    CHECK(ci.cwnd_bytes > 0);
+    CHECK(ci.rto_ns > 0);
+    (*c)->shutdown();
+    for (int i = 0; i < 200 && ((*s)->info().state != "CLOSE_WAIT" || (*c)->info().state != "FIN_WAIT_2"); i++)
+      rt::sleep_for(std::chrono::milliseconds(10));
+    CHECK((*s)->info().state == "CLOSE_WAIT");
+    CHECK((*c)->info().state == "FIN_WAIT_2");
+  });
+}
+
 TEST_CASE("kernel stack: udp_serve runs the handler on the polling kthread", "[kernel]") {
   with_kernel_stack(2, [](Stack& st) {
     std::atomic<int> calls{0}, off_kthread{0};

@@ -167,6 +167,43 @@ TEST_CASE("TCP echo, orderly close and EOF", "[stack]") {
   });
 }
 
+TEST_CASE("TcpConn::info reports state, queued bytes and timers", "[stack]") {
+  with_hosts({}, [](Stack& a, Stack& b, TestWire&) {
+    auto lis = b.tcp_listen(7);
+    REQUIRE(lis);
+    auto c = a.tcp_dial({kIpB, 7}, deadline_in(5'000'000'000));
+    REQUIRE(c);
+    auto s = (*lis)->accept(deadline_in(5'000'000'000));
+    REQUIRE(s);
+    const std::string msg(1000, 'x');
+    REQUIRE((*c)->write_full(msg.data(), msg.size()));
+    // Unread at the server until it reads; acknowledged at the client.
+    TcpInfo si, ci;
+    for (int i = 0; i < 200; i++) {
+      si = (*s)->info();
+      ci = (*c)->info();
+      if (si.unread_bytes == msg.size() && ci.unacked_bytes == 0) break;
+      rt::sleep_for(std::chrono::milliseconds(10));
+    }
+    CHECK(si.state == "ESTABLISHED");
+    CHECK(si.unread_bytes == msg.size());
+    CHECK(ci.state == "ESTABLISHED");
+    CHECK(ci.unacked_bytes == 0);
+    CHECK(ci.unsent_bytes == 0);
+    CHECK(ci.send_window > 0);
+    CHECK(ci.cwnd_bytes > 0);
+    CHECK(ci.srtt_ns > 0);
+    CHECK(ci.rto_ns > 0);
+    // The client's half close: FIN_WAIT_2 once acknowledged, CLOSE_WAIT at the server.
+    (*c)->shutdown();
+    for (int i = 0; i < 200 && ((*c)->info().state != "FIN_WAIT_2" || (*s)->info().state != "CLOSE_WAIT"); i++)
+      rt::sleep_for(std::chrono::milliseconds(10));
+    CHECK((*c)->info().state == "FIN_WAIT_2");
+    CHECK((*s)->info().state == "CLOSE_WAIT");
+    CHECK((*s)->info().unread_bytes == msg.size());
+  });
+}
+
 TEST_CASE("TCP listen on port 0 takes a free ephemeral port, as Linux does", "[stack]") {
   with_hosts({}, [](Stack& a, Stack& b, TestWire&) {
     auto l1 = b.tcp_listen(0);

@@ -85,9 +85,9 @@ before=$(query "r['core_grants'], r['core_yields'] + r['core_revokes'], r['kthre
 read -r g0 y0 p0 < <(tr -d '(),' <<<"$before")
 
 echo "== load step: a UDP flood and 4 TCP echo flows of 512 KiB"
-in_ns "$py" - "$ip_rt" >"$work/load.out" 2>&1 <<'PYEOF' &
-import socket, sys, threading, time
-ip = sys.argv[1]
+in_ns "$py" - "$ip_rt" "$a_pid" >"$work/load.out" 2>&1 <<'PYEOF' &
+import os, signal, socket, subprocess, sys, threading, time
+ip, runtime_pid = sys.argv[1], int(sys.argv[2])
 # The flows connect before the flood starts: the test is about bytes while
 # cores move, not about handshakes lost in a flood.
 conns = [socket.create_connection((ip, 7), timeout=30) for _ in range(4)]
@@ -120,6 +120,12 @@ ts = [threading.Thread(target=flood) for _ in range(2)] + [threading.Thread(targ
 for t in ts: t.start()
 for t in ts: t.join()
 print("tcp errors:", errors if errors else "none")
+if errors:
+    # Both ends' view of the stalled flows while they are still open: the
+    # runtime prints its connections on SIGUSR1, ss shows Linux's timers.
+    os.kill(runtime_pid, signal.SIGUSR1)
+    print(subprocess.run(["ss", "-tinoe", "dst", ip], capture_output=True, text=True).stdout)
+    time.sleep(0.5)
 sys.exit(1 if errors else 0)
 PYEOF
 load_pid=$!

@@ -4,6 +4,7 @@
 // Linux interop and IOKernel tests and a quick way to poke the stack by hand
 // (ping, curl, nc against it). With --rtc its echo runs to completion in the
 // stack's poll (udp_serve, tcp_serve) instead of on uthreads.
+// SIGUSR1, and the stop, print each open TCP connection's state (TcpConn::info).
 #include "slip/common/cli11.h"
 
 #include <algorithm>
@@ -29,6 +30,7 @@ namespace rt = slip::rt;
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_report{false};  // SIGUSR1: print the open connections
 bool g_failed = false;  // a service could not start
 
 // The TCP connections being served, so that a stop can report any still open
@@ -64,17 +66,18 @@ bool write_all(net::TcpConn& c, const char* buf, size_t len) {
   return true;
 }
 
-void print_open_conns() {
+void print_open_conns(const char* when) {
   std::lock_guard g(g_open_lk);
   for (net::TcpConn* c : g_open) {
     const net::TcpInfo i = c->info();
-    std::printf("slip-netecho: open at stop: tcp %s %.*s unacked %lu unsent %lu unread %lu send window %lu cwnd %lu "
+    std::printf("slip-netecho: open %s: tcp %s %.*s unacked %lu unsent %lu unread %lu send window %lu cwnd %lu "
                 "srtt %lu us rto %lu us retransmits %lu rto expiries %lu next timer in %s\n",
-                c->remote().str().c_str(), static_cast<int>(i.state.size()), i.state.data(), i.unacked_bytes,
+                when, c->remote().str().c_str(), static_cast<int>(i.state.size()), i.state.data(), i.unacked_bytes,
                 i.unsent_bytes, i.unread_bytes, i.send_window, i.cwnd_bytes, i.srtt_ns / 1000, i.rto_ns / 1000,
                 i.retransmits, i.rto_expiries,
                 i.next_timer_in_ns == UINT64_MAX ? "(none)" : (std::to_string(i.next_timer_in_ns / 1000) + " us").c_str());
   }
+  std::fflush(stdout);
 }
 
 size_t open_conns() {
@@ -257,6 +260,7 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGTERM, [](int) { g_stop = true; });
   std::signal(SIGINT, [](int) { g_stop = true; });
+  std::signal(SIGUSR1, [](int) { g_report = true; });
   auto serve = [&](net::Stack& st, const std::string& where) {
     std::unique_ptr<net::UdpService> rtc_udp;
     std::unique_ptr<net::TcpService> rtc_tcp;  // both go before the stack does
@@ -281,8 +285,11 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     if (dial) rt::spawn_detached([&st, &dial, &dial_msg] { dial_once(st, *dial, dial_msg); });
     const uint64_t end = duration > 0 ? slip::now_ns() + static_cast<uint64_t>(duration * 1e9) : UINT64_MAX;
-    while (!g_stop && slip::now_ns() < end) rt::sleep_for(std::chrono::milliseconds(20));
-    print_open_conns();
+    while (!g_stop && slip::now_ns() < end) {
+      if (g_report.exchange(false)) print_open_conns("on SIGUSR1");
+      rt::sleep_for(std::chrono::milliseconds(20));
+    }
+    print_open_conns("at stop");
     g_stop = true;
     rt::sleep_for(std::chrono::milliseconds(150));  // let servers see the stop flag
     for (int i = 0; i < 20 && open_conns() > 0; i++) rt::sleep_for(std::chrono::milliseconds(50));

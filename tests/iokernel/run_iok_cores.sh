@@ -102,11 +102,21 @@ def flood():
             except OSError:
                 pass
 errors = []
+# send() by send(): each call has the socket's 30 s timeout, where sendall's
+# 30 s would bound the whole transfer (Python 3.5+), which a slow (ASan,
+# flooded) run can exceed while bytes still move.
+def send_all(i, c, data):
+    sent = 0
+    try:
+        while sent < len(data):
+            sent += c.send(data[sent:sent + 65536])
+    except OSError as e:
+        errors.append(f"flow {i}: sending: {e} after {sent} bytes")
 def tcp(i, c):
     data = bytes((j * 7 + i) & 0xff for j in range(512 * 1024))
     got = bytearray()
     try:
-        threading.Thread(target=c.sendall, args=(data,), daemon=True).start()
+        threading.Thread(target=send_all, args=(i, c, data), daemon=True).start()
         while len(got) < len(data):
             chunk = c.recv(65536)
             if not chunk:

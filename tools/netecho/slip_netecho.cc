@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -33,38 +32,18 @@ std::atomic<bool> g_stop{false};
 std::atomic<bool> g_report{false};  // SIGUSR1: print the open connections
 bool g_failed = false;  // a service could not start
 
-// The TCP connections being served, so that a stop can report any still open
-// (a stalled flow says where it stalled) and wait for them to finish.
+// The TCP connections being served, so that SIGUSR1 and a stop can report
+// them (a stalled flow says where it stalled) and a stop can end them.
 rt::Mutex g_open_lk;
 std::vector<net::TcpConn*> g_open;
 
-// Each blocking call waits at most this long, so servers notice a stop.
-constexpr uint64_t kStopCheckNs = 50'000'000;
-
-bool timed_out(const slip::Result<size_t>& r) { return !r && r.error() == ETIMEDOUT; }
-
-// Reads up to len bytes; 0 at EOF, on an error or once stopping.
+// Servers block without deadlines: a lost wake-up then stalls its flow where
+// a test sees it, instead of healing at the next deadline.
 size_t read_some(net::TcpConn& c, char* buf, size_t len) {
-  for (;;) {
-    auto n = c.read(buf, len, slip::now_ns() + kStopCheckNs);
-    if (n) return *n;
-    if (!timed_out(n) || g_stop) return 0;
-  }
+  auto n = c.read(buf, len);
+  return n ? *n : 0;
 }
-
-// Writes all len bytes; false on an error or once stopping.
-bool write_all(net::TcpConn& c, const char* buf, size_t len) {
-  while (len > 0) {
-    auto n = c.write(buf, len, slip::now_ns() + kStopCheckNs);
-    if (n) {
-      buf += *n;
-      len -= *n;
-    } else if (!timed_out(n) || g_stop) {
-      return false;
-    }
-  }
-  return true;
-}
+bool write_all(net::TcpConn& c, const char* buf, size_t len) { return c.write_full(buf, len).ok(); }
 
 void print_open_conns(const char* when) {
   std::lock_guard g(g_open_lk);
@@ -78,6 +57,14 @@ void print_open_conns(const char* when) {
                 i.next_timer_in_ns == UINT64_MAX ? "(none)" : (std::to_string(i.next_timer_in_ns / 1000) + " us").c_str());
   }
   std::fflush(stdout);
+}
+
+// RST to every connection still open, which wakes its server with an error.
+// Slip stack only: its abort() is safe beside a reader blocked on the same
+// connection, where the kernel stack's closes the descriptor under it.
+void abort_open_conns() {
+  std::lock_guard g(g_open_lk);
+  for (net::TcpConn* c : g_open) c->abort();
 }
 
 size_t open_conns() {
@@ -292,6 +279,7 @@ int main(int argc, char** argv) {
     print_open_conns("at stop");
     g_stop = true;
     rt::sleep_for(std::chrono::milliseconds(150));  // let servers see the stop flag
+    if (!kernel) abort_open_conns();
     for (int i = 0; i < 20 && open_conns() > 0; i++) rt::sleep_for(std::chrono::milliseconds(50));
     net::NetCounters c;
     st.counters(c);

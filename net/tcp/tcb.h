@@ -176,8 +176,10 @@ class Tcb {
   void retransmit_one(uint64_t now);
   uint16_t advertised_window() noexcept;
   uint32_t eff_mss() const noexcept;
+  uint32_t data_mss() const noexcept;
+  static constexpr uint32_t kSackBlockRoom = 12;  // two NOPs, kind, length and one block
   uint32_t flight() const noexcept { return snd_max_ - snd_una_; }
-  void fill_options(SegOpts& o, bool syn, uint64_t now) const noexcept;
+  void fill_options(SegOpts& o, bool syn, uint32_t len, uint64_t now) const noexcept;
   bool fin_pending() const noexcept;
 
   // tcp_timers.cc

@@ -11,6 +11,16 @@ uint32_t Tcb::eff_mss() const noexcept {
   return m - (ts_ok_ ? 12 : 0);  // the timestamp option rides in every segment
 }
 
+// Data per segment: eff_mss() less room for one SACK block when SACK is on.
+// RFC 6691: the peer's MSS leaves options out, so the sender makes room for
+// its own. While we hold out-of-order data every segment carries SACK blocks
+// (fill_options); a frame over the MTU is dropped (net_tap drops it at tx),
+// and so is each retransmission of it for as long as the hole lasts, which
+// stalled a flow both ways. Sizing the send buffers, and so the segments, for
+// one block keeps full segments going by reference in that state too; a
+// data segment carries as many more blocks as still fit.
+uint32_t Tcb::data_mss() const noexcept { return eff_mss() - (sack_ok_ ? kSackBlockRoom : 0); }
+
 uint16_t Tcb::advertised_window() noexcept {
   uint32_t space = static_cast<uint32_t>(rcv_.capacity() - rcv_.size());
   // Receiver-side silly-window avoidance (RFC 1122 §4.2.3.3): do not offer a
@@ -29,7 +39,7 @@ uint16_t Tcb::advertised_window() noexcept {
   return raw;
 }
 
-void Tcb::fill_options(SegOpts& o, bool syn, uint64_t now) const noexcept {
+void Tcb::fill_options(SegOpts& o, bool syn, uint32_t len, uint64_t now) const noexcept {
   if (syn) {
     o.mss = cfg_.mss;
     if (cfg_.window_scale) o.wscale = static_cast<int8_t>(rcv_wscale_);
@@ -46,10 +56,14 @@ void Tcb::fill_options(SegOpts& o, bool syn, uint64_t now) const noexcept {
     o.ts_ecr = ts_recent_;
   }
   if (!syn && sack_ok_ && ooo_.count() > 0) {
-    // Most recent block first (RFC 2018 §4), then the others.
-    const size_t room = o.has_ts ? 3 : 4;
+    // Most recent block first (RFC 2018 §4), then the others, as many as fit
+    // beside len bytes of data in the peer's MSS (data_mss leaves room for one).
+    const uint32_t mss = std::min<uint32_t>(peer_mss_, cfg_.mss);
+    const uint32_t used = len + (o.has_ts ? 12 : 0) + 4;
+    const size_t fit = used + 8 <= mss ? (mss - used) / 8 : 0;
+    const size_t room = std::min<size_t>(o.has_ts ? 3 : 4, fit);
     const size_t first = ooo_.last_added() < ooo_.count() ? ooo_.last_added() : 0;
-    o.sack[o.n_sack++] = ooo_[first];
+    if (room > 0) o.sack[o.n_sack++] = ooo_[first];
     for (size_t i = 0; i < ooo_.count() && o.n_sack < room; i++)
       if (i != first) o.sack[o.n_sack++] = ooo_[i];
   }
@@ -62,7 +76,7 @@ void Tcb::emit_segment(Seq seq, uint8_t flags, uint32_t off, uint32_t len, uint6
   if (flags & kAck) o.ack = rcv_nxt_;
   if (ce_state_ && (flags & kAck)) o.flags |= kEce;
   o.wnd = advertised_window();
-  fill_options(o.opts, flags & kSyn, now);
+  fill_options(o.opts, flags & kSyn, len, now);
   o.payload = &snd_;
   o.payload_off = off;
   o.len = len;
@@ -112,7 +126,7 @@ void Tcb::retransmit_one(uint64_t now) {
   const Seq data_end = snd_buf_seq_ + static_cast<uint32_t>(snd_.size());
   while (const RangeSet::Range* r = sacked_.covering(snd_nxt_)) snd_nxt_ = seq_min(r->end, data_end);
   if (seq_lt(snd_nxt_, data_end)) {
-    uint32_t len = std::min<uint32_t>(eff_mss(), data_end - snd_nxt_);
+    uint32_t len = std::min<uint32_t>(data_mss(), data_end - snd_nxt_);
     for (size_t i = 0; i < sacked_.count(); i++)
       if (seq_in(sacked_[i].start, snd_nxt_ + 1, snd_nxt_ + len)) len = sacked_[i].start - snd_nxt_;
     len = std::min<uint32_t>(len, static_cast<uint32_t>(snd_.run_from(snd_nxt_ - snd_buf_seq_)));
@@ -150,15 +164,16 @@ void Tcb::output(uint64_t now) {
         while (const RangeSet::Range* r = sacked_.covering(snd_nxt_)) snd_nxt_ = seq_min(r->end, data_end);
       if (seq_lt(snd_nxt_, data_end)) {
         const uint32_t unsent = data_end - snd_nxt_;
-        uint32_t len = std::min({unsent, avail, eff_mss()});
+        const uint32_t room = data_mss();
+        uint32_t len = std::min({unsent, avail, room});
         if (seq_lt(snd_nxt_, snd_max_))
           for (size_t i = 0; i < sacked_.count(); i++)
             if (seq_in(sacked_[i].start, snd_nxt_ + 1, snd_nxt_ + len)) len = sacked_[i].start - snd_nxt_;
         if (len == 0) break;
         // Sender-side silly-window avoidance and optional Nagle: a short
         // segment goes out only when it is all we have and nothing waits.
-        if (len < eff_mss() && len < unsent && inflight > 0) break;
-        if (len < eff_mss() && cfg_.nagle && inflight > 0) break;
+        if (len < room && len < unsent && inflight > 0) break;
+        if (len < room && cfg_.nagle && inflight > 0) break;
         // Stop at the end of the send buffer's packet buffer: after a segment
         // the window cut short, the next one starts a buffer again and goes
         // by reference (SendQueue), instead of every later one straddling two.

@@ -68,7 +68,8 @@ size_t Tcb::write(const uint8_t* p, size_t n, uint64_t now) {
   // A buffer per segment, so that each can go out by reference. Before the
   // handshake has told the peer's MSS, assume it matches ours.
   const bool synced = state_ != State::kSynSent && state_ != State::kSynRcvd;
-  const uint32_t seg = synced ? eff_mss() : cfg_.mss - (cfg_.timestamps ? 12u : 0u);
+  const uint32_t seg =
+      synced ? data_mss() : cfg_.mss - (cfg_.timestamps ? 12u : 0u) - (cfg_.sack ? kSackBlockRoom : 0u);
   n = snd_.push(p, n, seg);
   if (snd_.short_of_buffers() && buf_retry_deadline_ == UINT64_MAX)
     buf_retry_deadline_ = now + kBufferRetryNs;

@@ -135,13 +135,17 @@ if errors:
     # runtime prints its connections on SIGUSR1, ss shows Linux's timers.
     os.kill(runtime_pid, signal.SIGUSR1)
     print(subprocess.run(["ss", "-tinoe", "dst", ip], capture_output=True, text=True).stdout)
+    # Linux's drop counters (checksum, PAWS, out of window) say why it ignored segments.
+    nstat = subprocess.run(["nstat", "-az"], capture_output=True, text=True).stdout
+    print(" ".join(l.split()[0] + "=" + l.split()[1] for l in nstat.splitlines()[1:]
+                   if len(l.split()) > 1 and l.split()[1] != "0" and any(k in l for k in ("Tcp", "Ip"))))
     time.sleep(0.5)
 sys.exit(1 if errors else 0)
 PYEOF
 load_pid=$!
 until_true "r['core_grants'] > $g0" 15 || fail "no second kthread was granted under load: $(query "r")"
 query "'under load: granted', r['cores_granted'], 'active', r['cores_active'], 'grants', r['core_grants'], 'delay_us', r['queue_delay_us']"
-wait "$load_pid" || fail "TCP echo under load: $(cat "$work/load.out"); runtime: $(query "r")"
+wait "$load_pid" || fail "TCP echo under load: $(cat "$work/load.out"); runtime: $(query "r"); port: $(query "d['port']")"
 load_pid=
 cat "$work/load.out"
 

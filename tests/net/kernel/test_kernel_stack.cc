@@ -114,18 +114,25 @@ TEST_CASE("kernel stack: uthread client and server, TCP and UDP", "[kernel]") {
     REQUIRE(lis.ok());
     const Endpoint ep{kLoop, (*lis)->local().port};
     constexpr int kConns = 32;
+    // The acceptor and every server uthread are waited for before the stack
+    // goes: one still in a read would use the stack after it was destroyed.
+    rt::WaitGroup servers;
+    servers.add(1);
     rt::spawn_detached([&] {
       for (int i = 0; i < kConns; i++) {
         auto c = (*lis)->accept(slip::now_ns() + 5'000'000'000);
-        if (!c) return;
-        rt::spawn_detached([c = std::shared_ptr<TcpConn>(std::move(*c))] {
+        if (!c) break;
+        servers.add(1);
+        rt::spawn_detached([&servers, c = std::shared_ptr<TcpConn>(std::move(*c))] {
           char buf[2048];
           for (;;) {
             auto n = c->read(buf, sizeof buf);
-            if (!n || *n == 0 || !c->write_full(buf, *n)) return;
+            if (!n || *n == 0 || !c->write_full(buf, *n)) break;
           }
+          servers.done();
         });
       }
+      servers.done();
     });
     std::atomic<int> ok{0};
     rt::WaitGroup wg;
@@ -159,6 +166,7 @@ TEST_CASE("kernel stack: uthread client and server, TCP and UDP", "[kernel]") {
     REQUIRE(n.ok());
     CHECK(std::string(buf, *n) == "ping");
     CHECK(from.port == (*cli)->local().port);
+    servers.wait();  // the clients have closed: each server reads EOF and returns
   });
 }
 

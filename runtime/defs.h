@@ -174,7 +174,7 @@ struct Runtime {
 // Runs every registered poller for kthread k; returns the work they did.
 unsigned run_pollers(Runtime* rt, Kthread* k) noexcept;
 // Shortest max_park_ns() over the registered pollers.
-uint64_t pollers_max_park_ns(Runtime* rt) noexcept;
+uint64_t pollers_max_park_ns(Runtime* rt, Kthread* k) noexcept;
 // The first registered poller that can_block(), or nullptr.
 Poller* blocking_poller(Runtime* rt) noexcept;
 

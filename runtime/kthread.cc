@@ -184,7 +184,7 @@ void park(Runtime* rt, Kthread* k) noexcept {
     timeout = deadline > now ? deadline - now : 0;
   }
   if (rt->n_pollers.load(std::memory_order_relaxed)) {
-    timeout = std::min(timeout, pollers_max_park_ns(rt));
+    timeout = std::min(timeout, pollers_max_park_ns(rt, k));
     if (block_in_poller(rt, k, seq, timeout)) return;
   }
   rt->idle_mask.fetch_or(bit, std::memory_order_seq_cst);

@@ -16,10 +16,15 @@ unsigned run_pollers(Runtime* rt, Kthread* k) noexcept {
   return work;
 }
 
-uint64_t pollers_max_park_ns(Runtime* rt) noexcept {
+// Inside in_poll like run_pollers: remove_poller() clears the slot and then
+// waits for in_poll, so a poller loaded here is not destroyed while we ask it
+// (a kernel stack going away while a kthread parked was a use after free).
+uint64_t pollers_max_park_ns(Runtime* rt, Kthread* k) noexcept {
   uint64_t m = UINT64_MAX;
+  k->in_poll.store(true, std::memory_order_seq_cst);
   for (auto& slot : rt->pollers)
     if (Poller* p = slot.load(std::memory_order_acquire)) m = std::min(m, p->max_park_ns());
+  k->in_poll.store(false, std::memory_order_release);
   return m;
 }
 

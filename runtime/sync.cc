@@ -117,6 +117,12 @@ void WaitGroup::wait() {
     return;
   }
   waiters_.wait(lk_);
+  // The last done() wakes us from inside wake_all(), still holding lk_ and
+  // about to look at the queue again; a waiter that returned at once could
+  // destroy the group under it (the usual wg.wait() then scope exit). Taking
+  // the lock once more waits until that done() has let go of the group.
+  lk_.lock();
+  lk_.unlock();
 }
 
 void RwMutex::lock() {

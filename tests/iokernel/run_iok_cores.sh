@@ -136,9 +136,8 @@ if errors:
     os.kill(runtime_pid, signal.SIGUSR1)
     print(subprocess.run(["ss", "-tinoe", "dst", ip], capture_output=True, text=True).stdout)
     # Linux's drop counters (checksum, PAWS, out of window) say why it ignored segments.
-    nstat = subprocess.run(["nstat", "-az"], capture_output=True, text=True).stdout
-    print(" ".join(l.split()[0] + "=" + l.split()[1] for l in nstat.splitlines()[1:]
-                   if len(l.split()) > 1 and l.split()[1] != "0" and any(k in l for k in ("Tcp", "Ip"))))
+    rows = [l.split() for l in subprocess.run(["nstat", "-az"], capture_output=True, text=True).stdout.splitlines()[1:]]
+    print(" ".join(f"{r[0]}={r[1]}" for r in rows if len(r) > 1 and r[1] != "0" and r[0].startswith(("Tcp", "Ip"))))
     time.sleep(0.5)
 sys.exit(1 if errors else 0)
 PYEOF

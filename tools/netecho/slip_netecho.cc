@@ -15,6 +15,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "slip/iok/shared_nic.h"
@@ -33,17 +34,11 @@ std::atomic<bool> g_report{false};  // SIGUSR1: print the open connections
 bool g_failed = false;  // a service could not start
 
 // The TCP connections being served, so that SIGUSR1 and a stop can report
-// them (a stalled flow says where it stalled) and a stop can end them.
+// them (a stalled flow says where it stalled) and a stop can end them. The
+// servers block without deadlines, so a lost wake-up stalls a flow visibly
+// instead of healing at the next deadline.
 rt::Mutex g_open_lk;
 std::vector<net::TcpConn*> g_open;
-
-// Servers block without deadlines: a lost wake-up then stalls its flow where
-// a test sees it, instead of healing at the next deadline.
-size_t read_some(net::TcpConn& c, char* buf, size_t len) {
-  auto n = c.read(buf, len);
-  return n ? *n : 0;
-}
-bool write_all(net::TcpConn& c, const char* buf, size_t len) { return c.write_full(buf, len).ok(); }
 
 void print_open_conns(const char* when) {
   std::lock_guard g(g_open_lk);
@@ -101,8 +96,8 @@ void serve_tcp(net::Stack& st, uint16_t port, Serve serve) {
 void echo_conn(net::TcpConn& c) {
   char buf[16384];
   for (;;) {
-    const size_t n = read_some(c, buf, sizeof buf);
-    if (n == 0 || !write_all(c, buf, n)) return;
+    auto n = c.read(buf, sizeof buf);
+    if (!n || *n == 0 || !c.write_full(buf, *n)) return;
   }
 }
 
@@ -114,13 +109,13 @@ void http_conn(net::TcpConn& c) {
   std::string req;
   char buf[4096];
   for (;;) {
-    const size_t n = read_some(c, buf, sizeof buf);
-    if (n == 0) return;
-    req.append(buf, n);
+    auto n = c.read(buf, sizeof buf);
+    if (!n || *n == 0) return;
+    req.append(buf, *n);
     size_t end;
     while ((end = req.find("\r\n\r\n")) != std::string::npos) {
       req.erase(0, end + 4);
-      if (!write_all(c, kResp.data(), kResp.size())) return;
+      if (!c.write_full(kResp.data(), kResp.size())) return;
     }
     if (req.size() > 65536) return;  // no request headers that long
   }
@@ -287,10 +282,11 @@ int main(int argc, char** argv) {
                 c.rx_frames.load(), c.tx_frames.load(), c.rx_wakeups.load());
     // What was lost on the way, for a test log to explain a stall with.
     std::printf("slip-netecho: drops:");
-    for (size_t d = 0; d < static_cast<size_t>(net::Drop::kCount); d++)
-      if (uint64_t n = c.drops_of(static_cast<net::Drop>(d)))
-        std::printf(" %.*s %lu", static_cast<int>(net::drop_name(static_cast<net::Drop>(d)).size()),
-                    net::drop_name(static_cast<net::Drop>(d)).data(), n);
+    for (size_t d = 0; d < static_cast<size_t>(net::Drop::kCount); d++) {
+      const auto why = static_cast<net::Drop>(d);
+      const std::string_view name = net::drop_name(why);
+      if (uint64_t n = c.drops_of(why)) std::printf(" %.*s %lu", static_cast<int>(name.size()), name.data(), n);
+    }
     std::printf(" (tx ring full %lu, waiting on ARP %lu)\n", c.tx_ring_full.load(), c.tx_arp_pending_drops.load());
   };
   rt::Config rc;

@@ -116,7 +116,10 @@ class TestWire::End final : public Nic {
     }
   };
 
-  End(TestWire& wire, MacAddr mac) : wire_(wire) { caps_.mac = mac; }
+  End(TestWire& wire, MacAddr mac, uint16_t mtu) : wire_(wire) {
+    caps_.mac = mac;
+    caps_.mtu = mtu;
+  }
   ~End() override {
     for (const Frame& f : in_.q) BufPool::release(f.buf);
   }
@@ -125,6 +128,8 @@ class TestWire::End final : public Nic {
   uint16_t rx_burst(uint16_t q, PacketBuf** bufs, uint16_t max) noexcept override;
   uint16_t tx_burst(uint16_t q, PacketBuf** bufs, uint16_t n) noexcept override;
   PacketBuf* alloc_tx() noexcept override { return wire_.pool_->alloc(); }
+
+  static constexpr size_t kEtherHeader = 14;
 
   TestWire& wire_;
   NicCaps caps_;
@@ -162,6 +167,12 @@ uint16_t TestWire::End::tx_burst(uint16_t q, PacketBuf** bufs, uint16_t n) noexc
   uint16_t taken = 0;
   for (; taken < n; taken++) {
     PacketBuf* f = bufs[taken];
+    if (f->chain_len() > size_t{caps_.mtu} + kEtherHeader) {
+      BufPool::release(f);
+      l.stats.sent++;
+      l.stats.oversize++;
+      continue;
+    }
     if (is_shared(f)) {
       PacketBuf* c = copy_chain(*wire_.pool_, f);
       if (!c) break;
@@ -213,10 +224,11 @@ void TestWire::End::enqueue(Lane& l, PacketBuf* f, uint64_t now) noexcept {
   }
 }
 
-TestWire::TestWire(MacAddr a, MacAddr b, WireFaults faults, bool virtual_clock, size_t pool_bufs)
-    : pool_(BufPool::heap("test-wire", pool_bufs)),
-      a_(std::make_unique<End>(*this, a)),
-      b_(std::make_unique<End>(*this, b)),
+TestWire::TestWire(MacAddr a, MacAddr b, WireFaults faults, bool virtual_clock, size_t pool_bufs, uint16_t mtu)
+    : pool_(BufPool::heap("test-wire", pool_bufs,
+                          std::max<size_t>(2048, size_t{mtu} + End::kEtherHeader) + BufPool::kHeadroom)),
+      a_(std::make_unique<End>(*this, a, mtu)),
+      b_(std::make_unique<End>(*this, b, mtu)),
       virtual_clock_(virtual_clock) {
   a_->peer_ = b_.get();
   b_->peer_ = a_.get();
@@ -247,6 +259,7 @@ WireStats TestWire::stats() const {
     s.reordered += t.reordered;
     s.corrupted += t.corrupted;
     s.truncated += t.truncated;
+    s.oversize += t.oversize;
   }
   return s;
 }

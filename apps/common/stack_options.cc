@@ -63,6 +63,10 @@ void add_stack_options(CLI::App& app, StackOptions& o, bool offer_spin) {
                  "polls queue i first, so one flow's segments stay on one core")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
+  app.add_option("--mtu", o.mtu,
+                 "slip, direct mode: the port's MTU, e.g. 9000 for jumbo frames (default: the PMD's, 1500 on most); "
+                 "TCP announces it less 40 as its MSS")
+      ->check(CLI::Range(576, 65000));
   app.add_flag_function(
       "--pin-kthreads,!--no-pin-kthreads", [&o](int64_t n) { o.pin = n > 0 ? 1 : 0; },
       "pin kthread i to the i-th CPU this process may use (default: on the slip stack only; on Linux sockets the "
@@ -97,6 +101,10 @@ int run_on_stack(std::string_view prog, const StackOptions& o, net::StackConfig 
                 2);
   if (o.queues > 1 && (kernel || !o.iokernel.empty()))
     return fail(prog, "--queues is for direct mode (--stack slip with --vdev or --pci): iokerneld steers flows itself",
+                2);
+  if (o.mtu && (kernel || !o.iokernel.empty()))
+    return fail(prog, "--mtu is for direct mode (--stack slip with --vdev or --pci); on Linux sockets set the "
+                      "interface's MTU (ip link set DEV mtu N), and iokerneld's port is the daemon's",
                 2);
   if (!o.eal_args.empty() && (kernel || !o.iokernel.empty()))
     return fail(prog, "--eal-args is for direct mode (--stack slip with --vdev or --pci): no DPDK starts here", 2);
@@ -139,6 +147,7 @@ int run_on_stack(std::string_view prog, const StackOptions& o, net::StackConfig 
     nc.vdev = o.vdev;
     nc.pci = o.pci;
     nc.queues = static_cast<uint16_t>(o.queues);
+    nc.mtu = static_cast<uint16_t>(o.mtu);
     nc.rx_interrupts = o.rx_interrupts;
     nc.eal_args = std::move(eal_args);
     nc.port_name = port_name_of(o);

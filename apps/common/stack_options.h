@@ -27,6 +27,7 @@ struct StackOptions {
   int prefix_len = 24;
   unsigned kthreads = 1;
   unsigned queues = 1;  // slip, direct mode: the port's queues
+  unsigned mtu = 0;     // slip, direct mode: the port's MTU; 0 keeps the PMD's
   bool spin = false;
   double nic_poll_us = 100;  // slip, a port without receive interrupts: how often a parked kthread polls it
   bool rx_interrupts = true;  // slip, direct mode: sleep on the port's receive interrupts where it has them
@@ -35,7 +36,7 @@ struct StackOptions {
 };
 
 // Adds --stack, --vdev, --pci, --eal-args, --port-name, --iokernel, --ip,
-// --prefix-len, --file-prefix, --kthreads, --queues, --[no-]pin-kthreads, --nic-poll-us,
+// --prefix-len, --file-prefix, --kthreads, --queues, --mtu, --[no-]pin-kthreads, --nic-poll-us,
 // and --spin when offer_spin.
 void add_stack_options(CLI::App& app, StackOptions& o, bool offer_spin = false);
 

@@ -29,6 +29,7 @@ std::unique_ptr<net::Nic> open_nic(const NicChoice& c) {
   pc.name = !c.port_name.empty() ? c.port_name : plan.port_name;
   pc.rx_queues = pc.tx_queues = c.queues;
   pc.rx_interrupts = c.rx_interrupts;
+  pc.mtu = c.mtu;
   auto port = std::make_unique<net::DpdkPort>(pc);
   if (port->rx_wait_fd() >= 0)
     std::fprintf(stderr, "slip: %s: receive interrupts on: an idle kthread sleeps until a frame comes\n",

@@ -19,7 +19,6 @@ namespace {
 
 static_assert(BufPool::kHeadroom == RTE_PKTMBUF_HEADROOM, "PacketBuf and mbuf headroom differ");
 constexpr uint16_t kPrivSize = RTE_ALIGN_CEIL(sizeof(PacketBuf), RTE_MBUF_PRIV_ALIGN);
-constexpr uint16_t kDataRoom = 2048 + RTE_PKTMBUF_HEADROOM;
 constexpr unsigned kMaxCache = 256;
 constexpr uint64_t kAttachFlags = RTE_MBUF_F_INDIRECT | RTE_MBUF_F_EXTERNAL;
 
@@ -75,11 +74,11 @@ uint64_t tx_flags(uint32_t f) noexcept {
   return ol;
 }
 
-std::string pool_fix_hint(int err, size_t n) {
+std::string pool_fix_hint(int err, size_t n, size_t data_room) {
   switch (err) {
     case ENOMEM:
       return "cannot allocate " + std::to_string(n) + " mbufs (about " +
-             std::to_string(n * (kDataRoom + kPrivSize + sizeof(rte_mbuf)) >> 20) +
+             std::to_string(n * (data_room + kPrivSize + sizeof(rte_mbuf)) >> 20) +
              " MiB): raise EAL -m, add hugepages (tools/setup) or lower the count";
     case EEXIST: return "a mempool with this name exists: give each pool a unique name";
     case E_RTE_NO_CONFIG: return "EAL is not running: call slip::net::eal_init first";
@@ -89,7 +88,7 @@ std::string pool_fix_hint(int err, size_t n) {
 
 }  // namespace
 
-std::unique_ptr<BufPool> BufPool::dpdk(std::string name, size_t n, int socket) {
+std::unique_ptr<BufPool> BufPool::dpdk(std::string name, size_t n, int socket, size_t data_bytes) {
   const std::string who = "BufPool::dpdk(\"" + name + "\"): ";
   if (rte_lcore_count() == 0) throw std::runtime_error(who + "EAL is not running: call slip::net::eal_init first");
   if (n == 0) throw std::invalid_argument(who + "zero buffers requested: pass n >= 1");
@@ -99,15 +98,20 @@ std::unique_ptr<BufPool> BufPool::dpdk(std::string name, size_t n, int socket) {
     throw std::invalid_argument(who + "name longer than " + std::to_string(RTE_MEMPOOL_NAMESIZE - 1) +
                                 " characters: shorten it");
 
+  if (data_bytes == 0 || data_bytes > UINT16_MAX - RTE_PKTMBUF_HEADROOM)
+    throw std::invalid_argument(who + std::to_string(data_bytes) + " bytes per buffer: pass 1.." +
+                                std::to_string(UINT16_MAX - RTE_PKTMBUF_HEADROOM) + " (an mbuf's length is 16 bits)");
+  const auto data_room = static_cast<uint16_t>(data_bytes + RTE_PKTMBUF_HEADROOM);
+
   std::unique_ptr<BufPool> p(new BufPool(name, n));
   // A per-lcore cache must stay under n / 1.5 (rte_mempool's flush threshold).
   const unsigned cache = static_cast<unsigned>(std::min<size_t>(kMaxCache, n / 8));
-  rte_mempool* mp = rte_pktmbuf_pool_create(name.c_str(), static_cast<unsigned>(n), cache, kPrivSize, kDataRoom,
+  rte_mempool* mp = rte_pktmbuf_pool_create(name.c_str(), static_cast<unsigned>(n), cache, kPrivSize, data_room,
                                             socket < 0 ? SOCKET_ID_ANY : socket);
   if (!mp) {
     const int err = rte_errno;
     throw std::runtime_error(who + "rte_pktmbuf_pool_create failed: " + rte_strerror(err) + ": " +
-                             pool_fix_hint(err, n));
+                             pool_fix_hint(err, n, data_room));
   }
   p->mempool_ = mp;
   rte_mempool_obj_iter(mp, init_packet_buf, p.get());

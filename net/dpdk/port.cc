@@ -161,6 +161,18 @@ void DpdkPort::configure(const DpdkPortConfig& cfg) {
 
   rte_eth_conf conf;
   std::memset(&conf, 0, sizeof(conf));
+  if (cfg.mtu) {
+    // ethdev bounds the MTU by the largest frame too, less the PMD's framing
+    // (Ethernet header and CRC unless it says otherwise): memif's 1518 is 1500.
+    const uint32_t framing = info.max_mtu != UINT16_MAX && info.max_rx_pktlen > info.max_mtu
+                                 ? info.max_rx_pktlen - info.max_mtu
+                                 : uint32_t{RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN};
+    const uint32_t max_mtu = std::min<uint32_t>(info.max_mtu, info.max_rx_pktlen - framing);
+    if (cfg.mtu < info.min_mtu || cfg.mtu > max_mtu)
+      throw std::runtime_error(who + "MTU " + std::to_string(cfg.mtu) + " is outside what the PMD takes (" +
+                               std::to_string(info.min_mtu) + ".." + std::to_string(max_mtu) + "): pick one in it");
+  }
+  conf.rxmode.mtu = cfg.mtu;  // 0: ethdev's default
   // Without RSS (net_ring, net_tap) every frame arrives on queue 0.
   const uint64_t rss_hf = (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
   if (cfg.rx_queues > 1 && rss_hf) {
@@ -202,6 +214,14 @@ void DpdkPort::configure(const DpdkPortConfig& cfg) {
     if (int r = rte_eth_dev_configure(port_id_, cfg.rx_queues, cfg.tx_queues, &conf); r != 0)
       throw std::runtime_error(who + "rte_eth_dev_configure failed: " + err_text(r) +
                                ": see the PMD log above; try fewer queues");
+    // Configure records the MTU; PMDs with a device behind them (net_tap's
+    // kernel interface, a NIC's frame size register) apply it here.
+    if (cfg.mtu) {
+      const int r = rte_eth_dev_set_mtu(port_id_, cfg.mtu);
+      if (r != 0 && r != -ENOTSUP)
+        throw std::runtime_error(who + "cannot set MTU " + std::to_string(cfg.mtu) + ": " + err_text(r) +
+                                 ": see the PMD log above");
+    }
     setup_queues(cfg, rx_desc, tx_desc, conf.rxmode.offloads, conf.txmode.offloads);
     start(cfg);
   };
@@ -254,9 +274,13 @@ void DpdkPort::setup_queues(const DpdkPortConfig& cfg, uint16_t rx_desc, uint16_
   const std::string who = "DpdkPort(" + name_ + "): ";
   int socket = rte_eth_dev_socket_id(port_id_);
   if (socket < 0) socket = SOCKET_ID_ANY;
-  if (!pool_) pool_ = BufPool::dpdk("slip_port" + std::to_string(port_id_), cfg.pool_bufs, socket);
+  // Every buffer holds a whole frame (VLAN tag included), so neither receive
+  // nor a TCP segment built in a send buffer ever needs a chain.
+  const size_t frame = size_t{cfg.mtu ? cfg.mtu : uint16_t{RTE_ETHER_MTU}} + RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN;
+  const size_t data_bytes = std::max(BufPool::kDefaultDataBytes, frame);
+  if (!pool_) pool_ = BufPool::dpdk("slip_port" + std::to_string(port_id_), cfg.pool_bufs, socket, data_bytes);
   if (cfg.send_pool_bufs && !send_pool_)
-    send_pool_ = BufPool::dpdk("slip_send" + std::to_string(port_id_), cfg.send_pool_bufs, socket);
+    send_pool_ = BufPool::dpdk("slip_send" + std::to_string(port_id_), cfg.send_pool_bufs, socket, data_bytes);
 
   rte_eth_dev_info info;
   rte_eth_dev_info_get(port_id_, &info);

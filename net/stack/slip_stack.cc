@@ -31,6 +31,12 @@ SlipStack::SlipStack(Nic& nic, const StackConfig& cfg)
   if (cfg.prefix_len > 32) throw std::invalid_argument("slip stack: prefix_len must be 0..32");
   if (cfg.ephemeral_lo == 0 || cfg.ephemeral_lo > cfg.ephemeral_hi)
     throw std::invalid_argument("slip stack: ephemeral port range is empty");
+  if (caps_.mtu < kMinMtu)
+    throw std::invalid_argument("slip stack: the NIC reports an MTU of " + std::to_string(caps_.mtu) +
+                                ", below IPv4's 576: fix the port's MTU");
+  // TCP announces what one frame of this port carries (RFC 9293 §3.7.1).
+  const uint16_t link_mss = static_cast<uint16_t>(caps_.mtu - 40);
+  cfg_.tcp.mss = cfg.tcp.mss ? std::min(cfg.tcp.mss, link_mss) : link_mss;
   for (unsigned i = 0; i < 65; i++) ctrs_.push_back(std::make_unique<NetCounters>());  // foreign + 64 kthreads
   std::random_device rd;
   iss_secret_ = (uint64_t{rd()} << 32) | rd();

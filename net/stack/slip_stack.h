@@ -66,6 +66,9 @@ class SlipStack final : public Stack, public rt::Poller {
   // (resolving the next hop); takes b in every case.
   void ip_output(PacketBuf* b, Ipv4Addr dst, uint8_t proto, bool ect = false) noexcept;
   bool tx_csum_offload() const noexcept { return caps_.tx_l4_csum; }
+  // The largest IP datagram one frame carries.
+  uint16_t mtu() const noexcept { return caps_.mtu; }
+  static constexpr uint16_t kMinMtu = 576;  // RFC 791: every host takes this
   uint32_t new_iss(const FlowKey& k) noexcept;
 
   // UDP table.

@@ -111,7 +111,7 @@ Result<size_t> UdpSock::read_from(void* buf, size_t len, Endpoint* from, uint64_
 }
 
 Result<size_t> UdpSock::write_to(const void* buf, size_t len, Endpoint to) {
-  if (len > 1472) return err(EMSGSIZE);  // no fragmentation: one Ethernet frame
+  if (len > size_t{st_->mtu()} - 28) return err(EMSGSIZE);  // no fragmentation: one frame, less IP and UDP headers
   PacketBuf* b = st_->alloc();
   if (!b) return err(ENOBUFS);
   uint8_t* p = b->append(len);

@@ -23,6 +23,10 @@ namespace slip::net::tcp {
 
 using slip::net::TcpConfig;
 
+// The MSS a Tcb announces when its config leaves it to the link (mss 0) and
+// no NIC said otherwise: a 1500-byte Ethernet MTU less the IP and TCP headers.
+inline constexpr uint16_t kEthernetMss = 1460;
+
 enum class State : uint8_t {
   kClosed, kListen, kSynSent, kSynRcvd, kEstablished, kFinWait1, kFinWait2,
   kCloseWait, kClosing, kLastAck, kTimeWait,

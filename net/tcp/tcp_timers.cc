@@ -16,13 +16,14 @@ std::string_view state_name(State s) noexcept {
 
 Tcb::Tcb(const TcpConfig& cfg, EmitFn emit, void* ctx)
     : cfg_(cfg), emit_(emit), ctx_(ctx), snd_(cfg.snd_buf), rcv_(cfg.rcv_buf) {
+  if (cfg_.mss == 0) cfg_.mss = kEthernetMss;
   ccalg_ = make_congestion_control(cfg.cc);
   if (!ccalg_) ccalg_ = std::make_unique<NewReno>();
   rto_ = cfg.rto_initial_ns;
   // The smallest shift that lets the whole receive buffer be advertised.
   while (rcv_wscale_ < 14 && (cfg.rcv_buf >> rcv_wscale_) > 65535) rcv_wscale_++;
   if (!cfg.window_scale) rcv_wscale_ = 0;
-  cc_.mss = cfg.mss;
+  cc_.mss = cfg_.mss;
   ccalg_->init(cc_);
 }
 

@@ -183,7 +183,7 @@ int main(int argc, char** argv) {
   std::string iok_socket;
   int prefix_len = 24;
   unsigned kthreads = 1;
-  uint16_t queues = 1;
+  uint16_t queues = 1, mtu = 0;
   uint16_t echo_port = 7, http_port = 80;
   double duration = 0;
   bool rtc = false, rx_interrupts = true, spin = false;
@@ -201,6 +201,7 @@ int main(int argc, char** argv) {
   app.add_option("--queues", queues, "the port's receive and transmit queues (direct mode); kthread i polls queue i "
                                      "first")
       ->check(CLI::Range(1, 16));
+  app.add_option("--mtu", mtu, "the port's MTU, e.g. 9000 (direct mode; default: the PMD's)")->check(CLI::Range(576, 65000));
   app.add_option("--echo-port", echo_port, "UDP and TCP echo port");
   app.add_option("--http-port", http_port, "HTTP port");
   app.add_option("--dial", dial_s, "after start, dial this TCP echo server (IP:PORT) once");
@@ -302,6 +303,7 @@ int main(int argc, char** argv) {
     nc.vdev = vdev;
     nc.port_name = port_name;
     nc.queues = queues;
+    nc.mtu = mtu;
     nc.rx_interrupts = rx_interrupts;
     nc.file_prefix = prefix;
     nc.shared.socket = iok_socket;

@@ -56,6 +56,8 @@ struct NicChoice {
   // with RSS (or net_tap, whose kernel side hashes flows over its queues)
   // spreads flows over them, and kthread i polls queue i first.
   uint16_t queues = 1;
+  // Direct: the port's MTU (net::DpdkPortConfig::mtu); 0 keeps the PMD's.
+  uint16_t mtu = 0;
   // Direct: sleep on the port's receive interrupts where it has them
   // (net::DpdkPortConfig::rx_interrupts).
   bool rx_interrupts = true;

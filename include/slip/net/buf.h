@@ -88,8 +88,11 @@ class BufPool {
   // b) instead of freeing (the IOKernel NIC returns rx buffers this way).
   using FreeFn = void (*)(void* ctx, PacketBuf* b) noexcept;
   static std::unique_ptr<BufPool> external(std::string name, FreeFn on_free, void* ctx);
-  // n mbufs from a new rte_mempool on `socket`; EAL must be initialized.
-  static std::unique_ptr<BufPool> dpdk(std::string name, size_t n, int socket = -1);
+  // n mbufs from a new rte_mempool on `socket`, each with data_bytes beyond
+  // the headroom; EAL must be initialized.
+  static constexpr size_t kDefaultDataBytes = 2048;
+  static std::unique_ptr<BufPool> dpdk(std::string name, size_t n, int socket = -1,
+                                       size_t data_bytes = kDefaultDataBytes);
   ~BufPool();
 
   // A buffer with refs 1, len 0 and kHeadroom headroom; nullptr when exhausted.

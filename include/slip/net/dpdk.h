@@ -56,6 +56,10 @@ struct DpdkPortConfig {
   uint16_t port_id = 0;
   uint16_t rx_queues = 1, tx_queues = 1;
   uint16_t rx_desc = 1024, tx_desc = 1024;  // the PMD may round these
+  // The port's MTU (IP bytes per frame); 0 keeps the PMD's default (1500 on
+  // most). Buffers are sized to carry a whole frame, and the slip stack's TCP
+  // announces the MTU less 40 as its MSS. 9000 is the usual jumbo setting.
+  uint16_t mtu = 0;
   size_t pool_bufs = 8192;  // must exceed the descriptors of all queues
   // Buffers for TCP send queues (alloc_tx_data), a pool of their own so that
   // full send queues cannot starve reception; 0: they come from the port's pool.

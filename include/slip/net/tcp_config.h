@@ -11,7 +11,10 @@
 namespace slip::net {
 
 struct TcpConfig {
-  uint16_t mss = 1460;                 // what we announce: MTU less 40
+  // What we announce. 0: the NIC's MTU less 40 (the slip stack reads it from
+  // the port; a bare Tcb takes 1460, Ethernet's). Larger than the MTU allows
+  // is lowered to it.
+  uint16_t mss = 0;
   uint32_t rcv_buf = 256 * 1024;       // receive buffer, bounds the window
   uint32_t snd_buf = 256 * 1024;
   bool window_scale = true, timestamps = true, sack = true;

@@ -23,13 +23,18 @@ struct WireFaults {
 
 struct WireStats {
   uint64_t sent = 0, delivered = 0, dropped = 0, duplicated = 0, reordered = 0, corrupted = 0, truncated = 0;
+  uint64_t oversize = 0;  // frames over the MTU, dropped at transmit as a real port does
 };
 
 class TestWire {
  public:
   // A wire whose ends have the given MACs. With a virtual clock, frames become
-  // deliverable only when advance() moves time past their due time.
-  TestWire(MacAddr a, MacAddr b, WireFaults faults = {}, bool virtual_clock = false, size_t pool_bufs = 8192);
+  // deliverable only when advance() moves time past their due time. Both ends
+  // report `mtu`, and a frame longer than it (plus the Ethernet header) never
+  // arrives: net_tap and NICs drop those at transmit, and a stack that builds
+  // one must find out here, not in production.
+  TestWire(MacAddr a, MacAddr b, WireFaults faults = {}, bool virtual_clock = false, size_t pool_bufs = 8192,
+           uint16_t mtu = 1500);
   ~TestWire();
   TestWire(const TestWire&) = delete;
   TestWire& operator=(const TestWire&) = delete;

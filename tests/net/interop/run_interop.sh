@@ -3,7 +3,8 @@
 # network namespace made for the test (198.18.0.0/24 inside it); Linux ping,
 # curl, nc and Python sockets talk to it, it dials a Linux server, and a tshark
 # capture of the whole session must show no malformed packets or bad checksums.
-#   run_interop.sh SLIP_NETECHO [NETECHO_FLAGS...]   (e.g. --rtc: the echo run to completion)
+#   run_interop.sh SLIP_NETECHO [NETECHO_FLAGS...]   (e.g. --rtc: the echo run to completion;
+#   --mtu N: the port's MTU, which the script then checks end to end)
 # Exits 77 (meson: skipped) with the reason when root, TUN or a tool is missing.
 set -u
 netecho=${1:?usage: run_interop.sh SLIP_NETECHO [NETECHO_FLAGS...]}
@@ -99,6 +100,29 @@ for i in range(20):
 print("python: tcp 4 MiB and 20 datagrams echoed")
 PY
 
+if [[ " $* " == *" --mtu "* ]]; then
+  echo "== the port's MTU"
+  want_mtu=$(sed -n 's/.*--mtu \([0-9]*\).*/\1/p' <<<" $* ")
+  got_mtu=$(in_ns cat "/sys/class/net/$tap/mtu")
+  [[ $got_mtu == "$want_mtu" ]] || fail "the tap's kernel side has MTU $got_mtu, not $want_mtu"
+  in_ns python3 - "$want_mtu" <<'PY' || failed=1
+import errno, socket, sys
+mtu = int(sys.argv[1])
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(2)
+full = bytes(range(256)) * ((mtu - 28) // 256) + b"j" * ((mtu - 28) % 256)
+u.sendto(full, ("198.18.0.2", 7))
+if u.recvfrom(65536)[0] != full:
+    sys.exit("FAIL: a datagram of exactly one frame did not come back whole")
+print(f"python: a {len(full)}-byte datagram (MTU {mtu}) echoed in one frame each way")
+PY
+  # A second instance on another tap, at an MTU net_tap cannot take: refused with the range.
+  out=$(ip netns exec "$ns" timeout 20 "$netecho" --vdev "net_tap0,iface=${tap}x" --ip 198.18.0.3 \
+    --file-prefix "$prefix-x" --mtu 9000 --duration 1 2>&1)
+  rc=$?
+  ((rc != 0)) || fail "slip-netecho --mtu 9000 on net_tap started (net_tap's limit is 1504)"
+  grep -q "MTU 9000 is outside what the PMD takes" <<<"$out" || fail "--mtu 9000 on net_tap failed without saying why: $out"
+fi
+
 if [[ " $* " == *" --queues "* ]]; then
   # Linux's tun hashes a new flow to one of the tap's queues (and then follows
   # the queue slip answers on): with 16 flows both queues see traffic.
@@ -156,6 +180,17 @@ if ((bad > 0)); then
     2>/dev/null | head -5
   cp "$work/cap.pcapng" /tmp/slip-interop-failed.pcapng && echo "capture kept: /tmp/slip-interop-failed.pcapng"
   fail "$bad frames from slip have bad checksums"
+fi
+if [[ " $* " == *" --mtu "* ]]; then
+  # Both ends' TCP kept to the MSS the MTU allows, and filled it (slip's data
+  # segments leave 12 bytes for a SACK block beside the timestamp).
+  for src in 198.18.0.1 198.18.0.2; do
+    over=$(tshark -r "$work/cap.pcapng" -Y "ip.src==$src && ip.len > $want_mtu" 2>/dev/null | wc -l)
+    full=$(tshark -r "$work/cap.pcapng" -Y "ip.src==$src && tcp && ip.len >= $((want_mtu - 12))" 2>/dev/null | wc -l)
+    echo "from $src: $over packets over MTU $want_mtu, $full TCP segments within 12 bytes of it"
+    ((over == 0)) || fail "$over packets from $src exceed MTU $want_mtu"
+    ((full > 0)) || fail "no TCP segment from $src came near MTU $want_mtu"
+  done
 fi
 ((malformed == 0)) || { tshark -r "$work/cap.pcapng" -Y "_ws.malformed || _ws.expert.severity == error" 2>/dev/null | head; fail "$malformed malformed frames"; }
 

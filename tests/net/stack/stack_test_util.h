@@ -29,15 +29,15 @@ inline StackConfig config(Ipv4Addr ip) {
   return c;
 }
 
-// Runs body(a, b) on a 2-kthread runtime with two hosts joined by a wire;
-// tune(cfg) may adjust both stacks' configuration first.
+// Runs body(a, b) on a 2-kthread runtime with two hosts joined by a wire of
+// the given MTU; tune(cfg) may adjust both stacks' configuration first.
 inline void with_hosts(const WireFaults& faults, const std::function<void(Stack&, Stack&, TestWire&)>& body,
-                       const std::function<void(StackConfig&)>& tune = {}) {
+                       const std::function<void(StackConfig&)>& tune = {}, uint16_t mtu = 1500) {
   rt::Config rc;
   rc.kthreads = 2;
   rc.pin_kthreads = false;
   rt::run(rc, [&] {
-    TestWire wire(kMacA, kMacB, faults);
+    TestWire wire(kMacA, kMacB, faults, false, 8192, mtu);
     StackConfig ca = config(kIpA), cb = config(kIpB);
     if (tune) tune(ca), tune(cb);
     auto a = make_slip_stack(wire.end_a(), ca);

@@ -1,4 +1,6 @@
-// Mutex, CondVar, Semaphore, WaitGroup and RwMutex on WaitQueue.
+// Mutex, CondVar, Semaphore, WaitGroup and RwMutex on WaitQueue. Every waker
+// readies through a WakeList, after it has released the object's lock: a
+// woken uthread may destroy the object at once.
 #include "slip/runtime/sync.h"
 
 #include <stdexcept>
@@ -26,14 +28,14 @@ void Mutex::lock_slow() {
 }
 
 void Mutex::unlock_slow() noexcept {
-  lk_.lock();
+  WakeList next_owner;  // readied after lk_ is released: it may free the mutex at once
+  SpinGuard g(lk_);
   // Only kHeld|kWaiters reaches here; the waiters bit is stable under lk_.
-  if (waiters_.wake_one()) {
+  if (waiters_.take_one(next_owner)) {
     if (waiters_.empty()) state_.store(kHeld, std::memory_order_release);
   } else {
     state_.store(0, std::memory_order_release);
   }
-  lk_.unlock();
 }
 
 void CondVar::wait(Mutex& m) {
@@ -54,13 +56,15 @@ WaitStatus CondVar::wait_until(Mutex& m, uint64_t deadline_ns) {
 }
 
 void CondVar::notify_one() noexcept {
+  WakeList woken;
   SpinGuard g(lk_);
-  waiters_.wake_one();
+  waiters_.take_one(woken);
 }
 
 void CondVar::notify_all() noexcept {
+  WakeList woken;
   SpinGuard g(lk_);
-  waiters_.wake_all();
+  waiters_.take_all(woken);
 }
 
 // A woken Semaphore waiter owns the unit that release() handed to it.
@@ -92,9 +96,10 @@ bool Semaphore::acquire_until(uint64_t deadline_ns) {
 }
 
 void Semaphore::release(uint64_t n) noexcept {
+  WakeList woken;
   SpinGuard g(lk_);
   for (; n > 0; n--)
-    if (!waiters_.wake_one()) break;
+    if (!waiters_.take_one(woken)) break;
   count_ += n;
 }
 
@@ -104,10 +109,11 @@ uint64_t Semaphore::available() const noexcept {
 }
 
 void WaitGroup::add(int64_t n) {
+  WakeList woken;
   SpinGuard g(lk_);
   count_ += n;
   if (count_ < 0) throw std::logic_error("slip::rt::WaitGroup: done() called more times than add()");
-  if (count_ == 0) waiters_.wake_all();
+  if (count_ == 0) waiters_.take_all(woken);
 }
 
 void WaitGroup::wait() {
@@ -116,13 +122,9 @@ void WaitGroup::wait() {
     lk_.unlock();
     return;
   }
+  // The last done() readies us only after it has let go of the group (a
+  // WakeList), so we may destroy it as soon as this returns.
   waiters_.wait(lk_);
-  // The last done() wakes us from inside wake_all(), still holding lk_ and
-  // about to look at the queue again; a waiter that returned at once could
-  // destroy the group under it (the usual wg.wait() then scope exit). Taking
-  // the lock once more waits until that done() has let go of the group.
-  lk_.lock();
-  lk_.unlock();
 }
 
 void RwMutex::lock() {
@@ -148,14 +150,15 @@ bool RwMutex::try_lock() noexcept {
 }
 
 void RwMutex::unlock() noexcept {
+  WakeList woken;
   SpinGuard g(lk_);
   if (writers_waiting_) {
     writers_waiting_--;
-    writers_q_.wake_one();  // writer_ stays set: handed over
+    writers_q_.take_one(woken);  // writer_ stays set: handed over
     return;
   }
   writer_ = false;
-  readers_ += static_cast<uint32_t>(readers_q_.wake_all());
+  readers_ += static_cast<uint32_t>(readers_q_.take_all(woken));
 }
 
 void RwMutex::lock_shared() {
@@ -176,11 +179,12 @@ bool RwMutex::try_lock_shared() noexcept {
 }
 
 void RwMutex::unlock_shared() noexcept {
+  WakeList woken;
   SpinGuard g(lk_);
   if (--readers_ == 0 && writers_waiting_) {
     writers_waiting_--;
     writer_ = true;
-    writers_q_.wake_one();
+    writers_q_.take_one(woken);
   }
 }
 

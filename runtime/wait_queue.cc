@@ -91,4 +91,36 @@ size_t WaitQueue::wake_all() noexcept {
   return n;
 }
 
+bool WaitQueue::take_one(WakeList& to) noexcept {
+  Waiter* w = head_;
+  if (!w) return false;
+  remove(w);
+  w->woken = true;  // a deadline that fires now finds it gone and leaves it parked for us
+  to.append(w);
+  return true;
+}
+
+size_t WaitQueue::take_all(WakeList& to) noexcept {
+  size_t n = 0;
+  while (take_one(to)) n++;
+  return n;
+}
+
+void WakeList::append(WaitQueue::Waiter* w) noexcept {
+  if (tail_) tail_->next = w;
+  else head_ = w;
+  tail_ = w;
+}
+
+void WakeList::wake() noexcept {
+  while (WaitQueue::Waiter* w = head_) {
+    // w lives on its uthread's stack: read it all before that uthread runs.
+    head_ = w->next;
+    detail::Uthread* th = w->th;
+    w->next = nullptr;
+    detail::ready(th);
+  }
+  tail_ = nullptr;
+}
+
 }  // namespace slip::rt

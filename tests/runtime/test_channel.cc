@@ -129,3 +129,28 @@ TEST_CASE("Channel with many producers and consumers loses and duplicates nothin
 TEST_CASE("Channel rejects zero capacity", "[channel]") {
   CHECK_THROWS_AS(Channel<int>(0), std::invalid_argument);
 }
+
+TEST_CASE("a receiver woken by send or close may destroy the channel at once", "[channel]") {
+  run_with(2, [] {
+    int elsewhere = 0;  // rounds whose receiver ran on the other kthread: the ones that test anything
+    for (int i = 0; i < 1000; i++) {
+      auto* ch = new Channel<int>(1);
+      std::atomic<bool> started{false};
+      unsigned receiver_on = 0;
+      auto h = spawn([&started, &receiver_on, ch] {
+        started = true;
+        (void)ch->recv();
+        receiver_on = kthread_index();
+        delete ch;  // the sender or closer must be done with it already
+      });
+      while (!started) yield();
+      for (int k = 0; k < 3; k++) yield();
+      if (i % 2) ch->close();
+      else ch->send(i);
+      const unsigned sender_on = kthread_index();
+      h.join();
+      elsewhere += receiver_on != sender_on;
+    }
+    CHECK(elsewhere > 0);
+  });
+}

@@ -264,3 +264,78 @@ TEST_CASE("RwMutex: readers share, writers exclude, writers are not starved", "[
     rw.unlock_shared();
   });
 }
+
+// A woken uthread may destroy the object it waited on as soon as it runs
+// (wg.wait() then leaving the scope is the usual shape), so every waker must
+// be done with the object before it readies anyone. Each round a uthread
+// waits on a fresh object, is woken from this one, and deletes the object at
+// once; on two kthreads it often runs before the waker has returned, and a
+// waker that still touched the object would be a use-after-free (the ASan
+// build reports it).
+namespace {
+
+// Returns the rounds whose waiter ran on the other kthread: the ones that test anything.
+template <class Obj>
+int destroy_when_woken(void (*hold)(Obj&), void (*wait)(Obj&), void (*wake)(Obj&)) {
+  int elsewhere = 0;
+  for (int i = 0; i < 1000; i++) {
+    auto* o = new Obj();
+    if (hold) hold(*o);
+    std::atomic<bool> started{false};
+    unsigned waiter_on = 0;
+    auto h = spawn([&started, &waiter_on, o, wait] {
+      started = true;
+      wait(*o);
+      waiter_on = kthread_index();
+      delete o;
+    });
+    while (!started) yield();
+    for (int k = 0; k < 3; k++) yield();  // mostly parked by now; either way it must end well
+    wake(*o);
+    const unsigned waker_on = kthread_index();
+    h.join();
+    elsewhere += waiter_on != waker_on;
+  }
+  return elsewhere;
+}
+
+struct HeldMutex { Mutex m; };
+struct Flagged { Mutex m; CondVar cv; bool go = false; };
+struct Rw { RwMutex rw; };
+
+}  // namespace
+
+TEST_CASE("a woken waiter may destroy the object at once", "[sync]") {
+  run_with(2, [] {
+    int elsewhere = 0;
+    elsewhere += destroy_when_woken<HeldMutex>([](HeldMutex& o) { o.m.lock(); },
+                                  [](HeldMutex& o) {
+                                    o.m.lock();
+                                    o.m.unlock();
+                                  },
+                                  [](HeldMutex& o) { o.m.unlock(); });
+    elsewhere += destroy_when_woken<Flagged>(nullptr,
+                                [](Flagged& o) {
+                                  o.m.lock();
+                                  while (!o.go) o.cv.wait(o.m);
+                                  o.m.unlock();
+                                },
+                                [](Flagged& o) {
+                                  o.m.lock();
+                                  o.go = true;
+                                  o.m.unlock();
+                                  o.cv.notify_all();
+                                });
+    elsewhere += destroy_when_woken<Semaphore>(nullptr, [](Semaphore& s) { s.acquire(); },
+                                        [](Semaphore& s) { s.release(); });
+    elsewhere += destroy_when_woken<WaitGroup>([](WaitGroup& wg) { wg.add(1); }, [](WaitGroup& wg) { wg.wait(); },
+                                        [](WaitGroup& wg) { wg.done(); });
+    elsewhere += destroy_when_woken<Rw>([](Rw& o) { o.rw.lock(); },
+                           [](Rw& o) {
+                             o.rw.lock_shared();
+                             o.rw.unlock_shared();
+                           },
+                           [](Rw& o) { o.rw.unlock(); });
+    CHECK(elsewhere > 0);
+  });
+}

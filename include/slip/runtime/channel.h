@@ -49,17 +49,19 @@ class Channel {
       lk_.lock();
     }
     push_back(std::move(v));
-    receivers_.wake_one();
+    WakeList woken;  // after the unlock: a receiver may destroy the channel at once
+    receivers_.take_one(woken);
     lk_.unlock();
     return ChannelStatus::kOk;
   }
   // Never parks: kOk, kFull or kClosed. Usable from timer callbacks and foreign threads.
   ChannelStatus try_send(T v) {
+    WakeList woken;
     SpinGuard g(lk_);
     if (closed_) return ChannelStatus::kClosed;
     if (count_ == cap_) return ChannelStatus::kFull;
     push_back(std::move(v));
-    receivers_.wake_one();
+    receivers_.take_one(woken);
     return ChannelStatus::kOk;
   }
 
@@ -85,26 +87,29 @@ class Channel {
     }
     out.emplace(std::move(slots_[head_]));
     pop_front();
-    senders_.wake_one();
+    WakeList woken;
+    senders_.take_one(woken);
     lk_.unlock();
     return ChannelStatus::kOk;
   }
   // Never parks: kOk, kEmpty or kClosed.
   ChannelStatus try_recv(std::optional<T>& out) {
+    WakeList woken;
     SpinGuard g(lk_);
     if (count_ == 0) return closed_ ? ChannelStatus::kClosed : ChannelStatus::kEmpty;
     out.emplace(std::move(slots_[head_]));
     pop_front();
-    senders_.wake_one();
+    senders_.take_one(woken);
     return ChannelStatus::kOk;
   }
 
   // Wakes every parked sender and receiver; idempotent.
   void close() noexcept {
+    WakeList woken;
     SpinGuard g(lk_);
     closed_ = true;
-    senders_.wake_all();
-    receivers_.wake_all();
+    senders_.take_all(woken);
+    receivers_.take_all(woken);
   }
   bool closed() const noexcept {
     SpinGuard g(lk_);

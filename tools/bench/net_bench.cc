@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "net_bench.h"
+#include "slip/net/eal_args.h"
 #include "slip/runtime/time.h"
 
 namespace slip::bench {
@@ -124,10 +125,15 @@ void print_table(const Json& j, const ChildArgs& base, unsigned reps) {
              "loopback;\n2 processes each, one CPU each, 1 busy-polling kthread; {} samples after {} warm-up; "
              "median of {} rep(s)\nmachine: {}, {} CPUs, {}\n"
              "a spinning thread here loses the CPU {} times a second for over 10 us ({:.1f}% of the time, worst "
-             "{:.0f} us): the floor under every p99.9 below\n\n",
+             "{:.0f} us): the floor under every p99.9 below\n",
              base.samples, base.warmup, reps, m["cpu_model"].get<std::string>(), m["cores"].get<long>(),
              m["kernel"].get<std::string>(), m["cpu_stalls"]["stalls_over_10us_per_s"].get<uint64_t>(),
              m["cpu_stalls"]["time_lost_pct"].get<double>(), m["cpu_stalls"]["worst_stall_us"].get<double>());
+  if (m["slip_memory"] == "hugepages")
+    fmt::print("slip's DPDK memory: hugepages\n\n");
+  else
+    fmt::print("slip's DPDK memory: 4 KiB pages (--no-huge), as no hugepages are free; a deployment would use them "
+               "(as root: tools/setup --hugepages 512)\n\n");
   fmt::print("{:<14} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>9} {:>10}\n", "rtt (us)", "slip p50", "p99",
              "p99.9", "kern p50", "p99", "p99.9", "p50 k/s", "p99.9 k/s");
   for (const auto& [name, c] : j["cases"].items()) {
@@ -179,7 +185,8 @@ Json describe_machine() {
   utsname u{};
   if (uname(&u) == 0) kernel = std::string(u.sysname) + " " + u.release;
   return Json{{"cpu_model", model}, {"cores", sysconf(_SC_NPROCESSORS_ONLN)}, {"kernel", kernel},
-              {"clock", clock_uses_tsc() ? "tsc" : "clock_monotonic"}, {"cpu_stalls", measure_stalls()}};
+              {"clock", clock_uses_tsc() ? "tsc" : "clock_monotonic"}, {"cpu_stalls", measure_stalls()},
+              {"slip_memory", net::free_hugepages() > 0 ? "hugepages" : "4k_pages"}};
 }
 
 int driver_main(const Options& o, const ChildArgs& base) {

@@ -264,7 +264,13 @@ void net_child_main(const ChildArgs& a) {
     sc.ip = *ip;
     std::unique_ptr<net::DpdkPort> port;
     if (a.stack == "slip") {
-      net::eal_init(net::eal_args_for_test(a.vdev, a.file_prefix));
+      // Hugepages when free (tools/setup --hugepages 512), as a deployment
+      // would; --in-memory leaves no hugepage files behind a killed child.
+      net::EalPortSpec spec;
+      spec.vdev = a.vdev;
+      spec.file_prefix = a.file_prefix;
+      spec.extra = {"--no-telemetry", net::free_hugepages() > 0 ? "--in-memory" : "--no-shconf"};
+      net::eal_init(net::eal_args_for_port(spec).args);
       net::DpdkPortConfig pc;
       pc.name = "net_memif0";
       port = std::make_unique<net::DpdkPort>(pc);

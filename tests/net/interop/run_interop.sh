@@ -28,7 +28,7 @@ cleanup() {
   [[ -n ${ts_pid:-} ]] && kill "$ts_pid" 2>/dev/null
   [[ -n ${py_pid:-} ]] && kill "$py_pid" 2>/dev/null
   ip netns del "$ns" 2>/dev/null
-  rm -rf "$work" "/var/run/dpdk/$prefix"
+  rm -rf "$work" "/var/run/dpdk/$prefix" "/var/run/dpdk/$prefix-x"
 }
 trap cleanup EXIT
 trap 'exit 143' TERM INT

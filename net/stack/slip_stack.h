@@ -92,6 +92,10 @@ class SlipStack final : public Stack, public rt::Poller {
  private:
   friend class TcpCore;
   void rx_frame(PacketBuf* b, uint64_t now) noexcept;
+  // Around one receive burst: TCP segments hold back their sending until
+  // the flush (see RxBatch in stack_tcp.cc).
+  void begin_rx_batch() noexcept;
+  void flush_rx_batch(uint64_t now) noexcept;
   void rx_arp(PacketBuf* b, const proto::ArpPacket& a) noexcept;
   void rx_icmp(PacketBuf* b, const proto::RxFrame& f) noexcept;
   // b's bytes in a buffer of our own (b released); nullptr when none is free.

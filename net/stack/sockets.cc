@@ -232,6 +232,17 @@ void TcpCore::input(const tcp::InSeg& seg, uint64_t now) noexcept {
   after(now);
 }
 
+void TcpCore::input_batched(const tcp::InSeg& seg, uint64_t now) noexcept {
+  rt::SpinGuard g(lk_);
+  tcb_.input(seg, now, true);
+}
+
+void TcpCore::flush_input(uint64_t now) noexcept {
+  rt::SpinGuard g(lk_);
+  tcb_.flush(now);
+  after(now);
+}
+
 void TcpCore::accept_syn(const tcp::InSeg& syn, uint64_t now) noexcept {
   rt::SpinGuard g(lk_);
   tcb_.accept_syn(syn, now, st_->new_iss(key_));

@@ -95,6 +95,10 @@ class TcpCore : public std::enable_shared_from_this<TcpCore> {
 
   // Receive path (the caller holds the receive queue's lock and a reference).
   void input(const tcp::InSeg& seg, uint64_t now) noexcept;
+  // The same within a receive burst: sending, wake-ups and re-timing wait
+  // for flush_input() once the burst is in (Tcb::input's `batched`).
+  void input_batched(const tcp::InSeg& seg, uint64_t now) noexcept;
+  void flush_input(uint64_t now) noexcept;
   // A new passive connection, before it is published in the stack's table
   // (so without its lock): its listener, which admitted it.
   void set_parent(TcpListenSock* l) noexcept { parent_ = l; }

@@ -11,6 +11,24 @@ namespace slip::net::stack {
 using namespace proto;
 
 namespace {
+
+// The connections one receive burst reached, on this kthread. Their sending
+// waits until the whole burst is in (SlipStack::poll), so a run of segments
+// is acknowledged once and the ACKs of a burst are answered in one pass. The
+// references keep each connection alive until its flush.
+struct RxBatch {
+  bool active = false;
+  uint16_t n = 0;
+  std::shared_ptr<TcpCore> cores[kBurst];
+
+  void add(std::shared_ptr<TcpCore> c) noexcept {
+    for (uint16_t i = 0; i < n; i++)
+      if (cores[i] == c) return;
+    cores[n++] = std::move(c);  // a burst holds at most kBurst frames
+  }
+};
+thread_local RxBatch t_rx_batch;
+
 tcp::SegOpts to_seg_opts(const TcpOptions& o) noexcept {
   tcp::SegOpts s;
   if (o.has_mss) s.mss = o.mss;
@@ -197,12 +215,29 @@ void SlipStack::rx_tcp(PacketBuf* b, const RxFrame& f, uint64_t now) noexcept {
   tab_lk_.unlock();
   if (c) {
     c->note_queue(b->rx_queue);
-    c->input(in, now);
+    if (t_rx_batch.active) {
+      c->input_batched(in, now);
+      t_rx_batch.add(std::move(c));
+    } else {
+      c->input(in, now);
+    }
   } else {
     ctr().drop(Drop::kTcpNoSocket);
     send_rst(f);
   }
   BufPool::release(b);
+}
+
+void SlipStack::begin_rx_batch() noexcept { t_rx_batch.active = true; }
+
+void SlipStack::flush_rx_batch(uint64_t now) noexcept {
+  RxBatch& b = t_rx_batch;
+  b.active = false;
+  for (uint16_t i = 0; i < b.n; i++) {
+    b.cores[i]->flush_input(now);
+    b.cores[i].reset();
+  }
+  b.n = 0;
 }
 
 // Binary min-heap of cores by deadline, each core knowing its index, so a

@@ -91,8 +91,14 @@ class Tcb {
   void connect(uint64_t now, Seq iss);
   // Passive open from a listener that received syn: SYN_RCVD, SYN-ACK sent.
   void accept_syn(const InSeg& syn, uint64_t now, Seq iss);
-  // RFC 9293 §3.10.7 segment arrival.
-  void input(const InSeg& s, uint64_t now);
+  // RFC 9293 §3.10.7 segment arrival. With `batched`, what an in-window
+  // segment lets us send (new data, the ACK it calls for) waits for flush():
+  // the receive path takes in a whole burst first, so a run of segments is
+  // acknowledged once, as with Linux's GRO, and the ACKs of a burst free the
+  // window for one pass of output.
+  void input(const InSeg& s, uint64_t now, bool batched = false);
+  // Sends what batched input() held back.
+  void flush(uint64_t now) { output(now); }
 
   // Where the send buffer's packet buffers come from (see SendQueue), and
   // whether it sums their bytes (false when the NIC computes checksums).

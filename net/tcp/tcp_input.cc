@@ -331,7 +331,7 @@ void Tcb::process_fin(const InSeg& s, uint64_t now) {
   }
 }
 
-void Tcb::input(const InSeg& s, uint64_t now) {
+void Tcb::input(const InSeg& s, uint64_t now, bool batched) {
   st_.segs_in++;
   last_rx_ = now;
   keepalive_sent_ = 0;
@@ -386,7 +386,7 @@ void Tcb::input(const InSeg& s, uint64_t now) {
   }
   process_data(s, now);
   process_fin(s, now);
-  output(now);
+  if (!batched) output(now);
 }
 
 }  // namespace slip::net::tcp

@@ -32,6 +32,9 @@ class Pipe {
   std::function<bool(bool from_a, const OutSeg&)> drop;
   std::function<bool(bool from_a, const OutSeg&)> mark_ce;
   std::vector<OutSeg> sent_by_a, sent_by_b;  // every segment, in order
+  // b takes each delivery round as one receive burst (Tcb::input's
+  // `batched`, then flush), as the slip stack does with an rx burst.
+  bool batch_to_b = false;
 
   void connect() { a.connect(now, 1000); }
 
@@ -85,8 +88,9 @@ class Pipe {
         t.accept_syn(in, now, 500'000);
         continue;
       }
-      t.input(in, now);
+      t.input(in, now, !to_a && batch_to_b);
     }
+    if (!to_a && batch_to_b) t.flush(now);
   }
 
   std::deque<Wire> to_a_, to_b_;

@@ -348,6 +348,27 @@ TEST_CASE("delayed ACK: one segment waits, a second is acknowledged at once", "[
   CHECK(p.now - sent < 1'000'000);  // the second full segment drew an immediate ACK
 }
 
+TEST_CASE("a burst of segments taken in one receive batch is acknowledged once", "[tcp]") {
+  for (const bool batched : {false, true}) {
+    Pipe p(fast_timers(), fast_timers());
+    p.connect();
+    REQUIRE(p.run_until([&] { return p.established(); }));
+    p.settle(10'000'000);
+    p.batch_to_b = batched;
+    const size_t acks_before = p.sent_by_b.size(), segs_before = p.sent_by_a.size();
+    std::vector<uint8_t> data(8 * 1400, 'z');  // 8 segments, sent at once (initial window 10)
+    REQUIRE(p.a.write(data.data(), data.size(), p.now) == data.size());
+    REQUIRE(p.sent_by_a.size() - segs_before == 8);
+    REQUIRE(p.run_until([&] { return p.b.readable() == data.size(); }));
+    p.settle(1'000'000);  // under the delayed-ACK timer: only ACKs the burst called for
+    INFO("batched " << batched);
+    // Every second segment draws an ACK when each is handled alone; a batch
+    // draws one, for all of it.
+    CHECK(p.sent_by_b.size() - acks_before == (batched ? 1u : 4u));
+    CHECK(p.sent_by_b.back().ack == p.sent_by_a.back().seq + p.sent_by_a.back().len);
+  }
+}
+
 TEST_CASE("keepalive probes an idle peer and times out when it is gone", "[tcp]") {
   TcpConfig c = fast_timers();
   c.keepalive_idle_ns = 100'000'000;

@@ -21,10 +21,13 @@ struct RxBatch {
   uint16_t n = 0;
   std::shared_ptr<TcpCore> cores[kBurst];
 
+  // Room for one more connection: a burst holds at most kBurst frames, but
+  // a full list sends the rest at once rather than trusting that.
+  bool has_room() const noexcept { return active && n < kBurst; }
   void add(std::shared_ptr<TcpCore> c) noexcept {
     for (uint16_t i = 0; i < n; i++)
       if (cores[i] == c) return;
-    cores[n++] = std::move(c);  // a burst holds at most kBurst frames
+    cores[n++] = std::move(c);
   }
 };
 thread_local RxBatch t_rx_batch;
@@ -215,7 +218,7 @@ void SlipStack::rx_tcp(PacketBuf* b, const RxFrame& f, uint64_t now) noexcept {
   tab_lk_.unlock();
   if (c) {
     c->note_queue(b->rx_queue);
-    if (t_rx_batch.active) {
+    if (t_rx_batch.has_room()) {
       c->input_batched(in, now);
       t_rx_batch.add(std::move(c));
     } else {

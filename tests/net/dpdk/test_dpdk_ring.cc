@@ -24,6 +24,7 @@ DpdkPort& ring_port() {
     DpdkPortConfig cfg;
     cfg.name = "net_ring0";
     cfg.pool_bufs = 4096;
+    cfg.mtu = 9000;  // net_ring takes any: its buffers are then sized for jumbo frames
     return cfg;
   }());
   return port;
@@ -104,6 +105,9 @@ TEST_CASE("an unknown port name lists the ports that exist", "[dpdk][ring]") {
   CHECK_THROWS_WITH(DpdkPort(cfg), Catch::Matchers::Contains("raise pool_bufs"));
   cfg.rx_queues = 0;
   CHECK_THROWS_WITH(DpdkPort(cfg), Catch::Matchers::Contains("lower rx_queues"));
+  cfg.rx_queues = 1;
+  cfg.mtu = 20;  // below IPv4's 68 (RTE_ETHER_MIN_MTU)
+  CHECK_THROWS_WITH(DpdkPort(cfg), Catch::Matchers::Contains("is outside what the PMD takes"));
   CHECK(ring_port().name() == "net_ring0");
   cfg = DpdkPortConfig{};
   cfg.name = "net_ring0";
@@ -152,6 +156,31 @@ TEST_CASE("net_ring loops 1000 frames back intact and the pool refills", "[dpdk]
   const DpdkStats st = port.stats();
   CHECK(st.tx_packets - before.tx_packets == 1000);
   CHECK(st.rx_packets - before.rx_packets == 1000);
+}
+
+TEST_CASE("a port set to MTU 9000 reports it and carries a jumbo frame in one buffer", "[dpdk][ring]") {
+  if (!start()) return;
+  DpdkPort& port = ring_port();
+  CHECK(port.caps().mtu == 9000);
+  constexpr size_t kFrame = 9000 + 14;
+  PacketBuf* out = port.alloc_tx();
+  REQUIRE(out);
+  uint8_t* p = out->append(kFrame);
+  REQUIRE(p);  // one buffer holds the whole frame
+  std::memset(p, 0xff, 6);
+  std::memset(p + 6, 0x02, 6);
+  put16(p + 12, kTestEtherType);
+  for (size_t k = 14; k < kFrame; k++) p[k] = static_cast<uint8_t>(k * 7);
+  REQUIRE(port.tx_burst(0, &out, 1) == 1);
+  std::vector<PacketBuf*> got = drain(port, 1);
+  REQUIRE(got.size() == 1);
+  PacketBuf* b = got[0];
+  CHECK(b->next == nullptr);
+  REQUIRE(b->len == kFrame);
+  bool same = true;
+  for (size_t k = 14; k < kFrame; k++) same = same && b->data[k] == static_cast<uint8_t>(k * 7);
+  CHECK(same);
+  BufPool::release(b);
 }
 
 TEST_CASE("chains, shared and heap buffers survive the ring without leaks", "[dpdk][ring]") {

@@ -76,19 +76,16 @@ bool WaitQueue::wait_until(SpinLock& lk, uint64_t deadline_ns) {
   return w.woken;
 }
 
+// take_one/take_all with a list that readies as it goes: still under the
+// caller's lock.
 bool WaitQueue::wake_one() noexcept {
-  Waiter* w = head_;
-  if (!w) return false;
-  remove(w);
-  w->woken = true;
-  detail::ready(w->th);
-  return true;
+  WakeList woken;
+  return take_one(woken);
 }
 
 size_t WaitQueue::wake_all() noexcept {
-  size_t n = 0;
-  while (wake_one()) n++;
-  return n;
+  WakeList woken;
+  return take_all(woken);
 }
 
 bool WaitQueue::take_one(WakeList& to) noexcept {

@@ -426,9 +426,11 @@ unsigned SlipStack::poll(unsigned kthread) noexcept {
     if (!rxq_lk_[q].try_lock()) continue;
     PacketBuf* bufs[kBurst];
     const uint16_t got = nic_.rx_burst(q, bufs, kBurst);
-    begin_rx_batch();
-    for (uint16_t j = 0; j < got; j++) rx_frame(bufs[j], now);
-    flush_rx_batch(now);
+    if (got) {  // an idle poll skips the batch's bookkeeping
+      begin_rx_batch();
+      for (uint16_t j = 0; j < got; j++) rx_frame(bufs[j], now);
+      flush_rx_batch(now);
+    }
     // Housekeeping goes with queue 0, right after its frames and with the
     // same clock reading: with one queue, timers never run beside the
     // receive path, so a connection sees its time only move forward.

@@ -71,6 +71,7 @@ bool arbiter_wait_grant(Runtime* rt, Kthread* k) noexcept {
   }
   mark_revoked(rt, k, true);  // inject() passes k by from here
   while (Uthread* th = pop_local(k)) inject(rt, th);
+  if (rt->n_pollers.load(std::memory_order_relaxed)) pollers_parking(rt, k);  // its queues go to granted kthreads
   publish_ready(k, a);
   const uint32_t seq = k->park_seq.load(std::memory_order_acquire);
   const uint32_t grant = a->grant_seq(k->index);  // a grant after this wakes the park at once

@@ -124,8 +124,17 @@ struct alignas(64) Kthread {
   std::atomic<bool>* stopping = nullptr;  // the runtime's flag, one load away on hot paths
   struct Runtime* rt = nullptr;
   std::atomic<bool> revoked{false};       // core taken away: hand work over and park
+  // Looking for work in find_work, not asleep: it will take what lands in its
+  // overflow list itself, so stealers leave that list alone (spawn_on's
+  // uthreads then run where they were sent).
+  std::atomic<bool> searching{false};
   uint32_t poll_tick = 0;
-  std::atomic<bool> in_poll{false};       // remove_poller waits for this to clear
+  uint64_t next_poll_tsc = 0;             // a busy kthread polls again at this TSC reading
+  // Poll sections: odd while this kthread is inside a poller call (poll,
+  // block, max_park_ns). remove_poller and synchronize_pollers wait for the
+  // section in progress to end, not for a moment with none in progress, so a
+  // kthread that polls back to back cannot hold them up.
+  std::atomic<uint64_t> poll_seq{0};
   std::atomic<Poller*> blocked_in{nullptr};  // the blocking poller it sleeps in, if any
   bctx::fcontext_t sched_ctx = nullptr;
   void* sched_asan_fake_stack = nullptr;
@@ -169,10 +178,31 @@ struct Runtime {
   std::atomic<Poller*> poller_sleeper{nullptr};  // at most one kthread sleeps in a poller
   std::atomic<int> interrupting{0};               // wakers inside Poller::interrupt()
   std::atomic<CoreArbiter*> arbiter{nullptr};      // grants cores from outside (cores.cc)
+  uint64_t poll_interval_tsc = 0;                   // kPollIntervalNs in TSC ticks; 0: no TSC
 };
 
+// Owner: brackets a poll section (see Kthread::poll_seq). Entering is a
+// seq_cst store, so what the section loads afterwards cannot be older than
+// a concurrent synchronize_pollers() that found the section not yet begun.
+inline void enter_poll(Kthread* k) noexcept {
+  k->poll_seq.store(k->poll_seq.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
+}
+inline void leave_poll(Kthread* k) noexcept {
+  k->poll_seq.store(k->poll_seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+}
+// Between two uthreads: whether a busy kthread is due to poll its sources
+// (every kPollEverySwitches switches, or kPollIntervalNs since it last did).
+inline bool poll_due(Kthread* k) noexcept {
+  if (++k->poll_tick % kPollEverySwitches == 0) return true;
+  return k->rt->poll_interval_tsc != 0 && __builtin_ia32_rdtsc() >= k->next_poll_tsc;
+}
+// Waits until every kthread but `self` has left the poll section it was in
+// at the call (kicking one asleep in a blocking poller).
+void wait_out_polls(Runtime* rt, Kthread* self) noexcept;
 // Runs every registered poller for kthread k; returns the work they did.
 unsigned run_pollers(Runtime* rt, Kthread* k) noexcept;
+// Tells the pollers that kthread k is about to park (Poller::parking).
+void pollers_parking(Runtime* rt, Kthread* k) noexcept;
 // Shortest max_park_ns() over the registered pollers.
 uint64_t pollers_max_park_ns(Runtime* rt, Kthread* k) noexcept;
 // The first registered poller that can_block(), or nullptr.
@@ -200,6 +230,7 @@ void free_uthread(Kthread* k, Uthread* th) noexcept;
 void kthread_main(Runtime* rt, Kthread* k);
 void push_ready(Kthread* k, Uthread* th) noexcept;    // onto k's queue (k is the caller's kthread)
 void inject(Runtime* rt, Uthread* th) noexcept;       // from a foreign thread
+void ready_on(Uthread* th, unsigned kthread) noexcept;  // onto that kthread's queue, from anywhere
 Uthread* pop_local(Kthread* k) noexcept;
 void notify_work(Runtime* rt) noexcept;
 void wake_all(Runtime* rt) noexcept;

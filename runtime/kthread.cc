@@ -113,7 +113,8 @@ Uthread* steal(Runtime* rt, Kthread* k) noexcept {
     if (v == k) continue;
     const uint32_t before = k->rq.size();
     Uthread* th = v->rq.steal_into(k->rq);
-    if (!th && v->overflow_len.load(std::memory_order_acquire)) th = pop_overflow(v, nullptr);
+    if (!th && v->overflow_len.load(std::memory_order_acquire) && !v->searching.load(std::memory_order_relaxed))
+      th = pop_overflow(v, nullptr);
     if (th) {
       KthreadCounters::inc(k->counters.steals, 1 + k->rq.size() - before);
       return th;
@@ -137,10 +138,19 @@ void fire_all_due(Runtime* rt, Kthread* k) noexcept {
     if (o.get() != k) fire_due_timers(k, o.get(), now);
 }
 
+// Not searching while asleep: what lands in its overflow list may be stolen.
+struct NotSearching {
+  explicit NotSearching(Kthread* k) noexcept : k_(k) { k_->searching.store(false, std::memory_order_relaxed); }
+  ~NotSearching() { k_->searching.store(true, std::memory_order_relaxed); }
+  Kthread* k_;
+};
+
 // A revoked kthread moves its queued uthreads to granted kthreads, then sleeps
 // outside the idle mask (new work never wakes it) until granted again.
 void park_revoked(Runtime* rt, Kthread* k) noexcept {
+  const NotSearching asleep(k);
   while (Uthread* th = pop_local(k)) inject(rt, th);
+  if (rt->n_pollers.load(std::memory_order_relaxed)) pollers_parking(rt, k);
   const uint32_t seq = k->park_seq.load(std::memory_order_acquire);
   if (!k->revoked.load(std::memory_order_seq_cst) || rt->stopping.load(std::memory_order_acquire)) return;
   KthreadCounters::inc(k->counters.parks);
@@ -150,13 +160,13 @@ void park_revoked(Runtime* rt, Kthread* k) noexcept {
 // Sleeps in a blocking poller when one is registered and no other kthread
 // sleeps in it; false when the caller should use its futex instead.
 bool block_in_poller(Runtime* rt, Kthread* k, uint32_t seq, uint64_t timeout) noexcept {
-  // in_poll first, as in run_pollers: remove_poller() clears the slot and
-  // then waits for in_poll, so a poller we load here outlives our use of it.
-  k->in_poll.store(true, std::memory_order_seq_cst);
+  // A poll section first, as in run_pollers: remove_poller() clears the slot
+  // and then waits the section out, so a poller we load here outlives our use of it.
+  enter_poll(k);
   Poller* p = blocking_poller(rt);
   Poller* none = nullptr;
   if (!p || !rt->poller_sleeper.compare_exchange_strong(none, p, std::memory_order_seq_cst)) {
-    k->in_poll.store(false, std::memory_order_release);
+    leave_poll(k);
     return false;
   }
   k->blocked_in.store(p, std::memory_order_seq_cst);
@@ -168,13 +178,14 @@ bool block_in_poller(Runtime* rt, Kthread* k, uint32_t seq, uint64_t timeout) no
     p->block(k->index, timeout);
   }
   claim_idle(rt, k->index);
-  k->blocked_in.store(nullptr, std::memory_order_seq_cst);  // before in_poll: see wake_kthread
-  k->in_poll.store(false, std::memory_order_release);
+  k->blocked_in.store(nullptr, std::memory_order_seq_cst);  // before leaving the section: see wake_kthread
+  leave_poll(k);
   rt->poller_sleeper.store(nullptr, std::memory_order_release);
   return true;
 }
 
 void park(Runtime* rt, Kthread* k) noexcept {
+  const NotSearching asleep(k);
   const uint32_t seq = k->park_seq.load(std::memory_order_acquire);
   const uint64_t bit = uint64_t{1} << k->index;
   uint64_t timeout = UINT64_MAX;
@@ -186,6 +197,7 @@ void park(Runtime* rt, Kthread* k) noexcept {
   if (rt->n_pollers.load(std::memory_order_relaxed)) {
     timeout = std::min(timeout, pollers_max_park_ns(rt, k));
     if (block_in_poller(rt, k, seq, timeout)) return;
+    if (timeout != 0) pollers_parking(rt, k);  // its receive queues go to whoever still polls
   }
   rt->idle_mask.fetch_or(bit, std::memory_order_seq_cst);
   if (timeout == 0 || work_visible(rt) || rt->stopping.load(std::memory_order_acquire)) {
@@ -198,8 +210,17 @@ void park(Runtime* rt, Kthread* k) noexcept {
   if (k->park_seq.load(std::memory_order_acquire) != seq) KthreadCounters::inc(k->counters.wakeups);
 }
 
+Uthread* find_work_searching(Runtime* rt, Kthread* k) noexcept;
+
 // The scheduler context's search for work; nullptr once the runtime stops.
 Uthread* find_work(Runtime* rt, Kthread* k) noexcept {
+  k->searching.store(true, std::memory_order_relaxed);
+  Uthread* th = find_work_searching(rt, k);
+  k->searching.store(false, std::memory_order_relaxed);
+  return th;
+}
+
+Uthread* find_work_searching(Runtime* rt, Kthread* k) noexcept {
   bool spinning = false;
   uint64_t spin_start = 0;
   for (;;) {
@@ -348,6 +369,25 @@ void ready(Uthread* th) noexcept {
   }
   push_ready(k, th);
   if (rt->ks.size() > 1) notify_work(rt);
+}
+
+void ready_on(Uthread* th, unsigned i) noexcept {
+  Runtime* rt = g_runtime.load(std::memory_order_acquire);
+  i %= static_cast<unsigned>(rt->ks.size());
+  Kthread* target = rt->ks[i].get();
+  Kthread* self = this_kthread();
+  if (self == target) {
+    push_ready(self, th);
+    if (rt->ks.size() > 1) notify_work(rt);
+    return;
+  }
+  // A revoked kthread is parked outside the idle mask and would not see it.
+  if (target->revoked.load(std::memory_order_acquire)) return inject(rt, th);
+  th->ready_ns = 0;
+  push_overflow(target, th);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (claim_idle(rt, i)) wake_kthread(target);
+  else notify_work(rt);
 }
 
 void block_current(Kthread* k, PostSwitch action, SpinLock* lock) {

@@ -1,4 +1,6 @@
-// Registration of pollers and the call into them from kthreads.
+// Registration of pollers, the call into them from kthreads, and the poll
+// sections that let a poller free what its polls may be using
+// (synchronize_pollers, remove_poller).
 #include <stdexcept>
 
 #include "runtime/defs.h"
@@ -9,29 +11,61 @@ namespace detail {
 
 unsigned run_pollers(Runtime* rt, Kthread* k) noexcept {
   unsigned work = 0;
-  k->in_poll.store(true, std::memory_order_seq_cst);
+  if (rt->poll_interval_tsc) k->next_poll_tsc = __builtin_ia32_rdtsc() + rt->poll_interval_tsc;
+  enter_poll(k);
   for (auto& slot : rt->pollers)
     if (Poller* p = slot.load(std::memory_order_acquire)) work += p->poll(k->index);
-  k->in_poll.store(false, std::memory_order_release);
+  leave_poll(k);
   return work;
 }
 
-// Inside in_poll like run_pollers: remove_poller() clears the slot and then
-// waits for in_poll, so a poller loaded here is not destroyed while we ask it
-// (a kernel stack going away while a kthread parked was a use after free).
+// Inside a poll section like run_pollers: remove_poller() clears the slot and
+// then waits the section out, so a poller loaded here is not destroyed while
+// we ask it (a kernel stack going away while a kthread parked was a use after
+// free).
 uint64_t pollers_max_park_ns(Runtime* rt, Kthread* k) noexcept {
   uint64_t m = UINT64_MAX;
-  k->in_poll.store(true, std::memory_order_seq_cst);
+  enter_poll(k);
   for (auto& slot : rt->pollers)
     if (Poller* p = slot.load(std::memory_order_acquire)) m = std::min(m, p->max_park_ns());
-  k->in_poll.store(false, std::memory_order_release);
+  leave_poll(k);
   return m;
+}
+
+void pollers_parking(Runtime* rt, Kthread* k) noexcept {
+  enter_poll(k);
+  for (auto& slot : rt->pollers)
+    if (Poller* p = slot.load(std::memory_order_acquire)) p->parking(k->index);
+  leave_poll(k);
 }
 
 Poller* blocking_poller(Runtime* rt) noexcept {
   for (auto& slot : rt->pollers)
     if (Poller* p = slot.load(std::memory_order_acquire); p && p->can_block()) return p;
   return nullptr;
+}
+
+// A kthread asleep in a blocking poller stays inside its section until a
+// frame comes: interrupt it, as wake_kthread does (the count lets
+// remove_poller wait out a waker that loaded the poller just before the
+// sleeper left it).
+void kick_blocked(Runtime* rt, Kthread* k) noexcept {
+  if (!k->blocked_in.load(std::memory_order_seq_cst)) return;
+  rt->interrupting.fetch_add(1, std::memory_order_seq_cst);
+  if (Poller* p = k->blocked_in.load(std::memory_order_seq_cst)) p->interrupt();
+  rt->interrupting.fetch_sub(1, std::memory_order_release);
+}
+
+void wait_out_polls(Runtime* rt, Kthread* self) noexcept {
+  for (auto& k : rt->ks) {
+    if (k.get() == self) continue;
+    const uint64_t s = k->poll_seq.load(std::memory_order_seq_cst);
+    if ((s & 1) == 0) continue;  // not in a section: any later one sees what the caller did before
+    for (unsigned spins = 0; k->poll_seq.load(std::memory_order_seq_cst) == s; spins++) {
+      if (spins % 1024 == 0) kick_blocked(rt, k.get());
+      __builtin_ia32_pause();
+    }
+  }
 }
 
 }  // namespace detail
@@ -61,12 +95,16 @@ void remove_poller(Poller* p) noexcept {
     }
   }
   if (p->can_block()) p->interrupt();  // a kthread asleep in it must leave
-  // Wait out any kthread still inside poll() (not our own: we are not polling).
-  detail::Kthread* self = detail::this_kthread();
-  for (auto& k : rt->ks)
-    if (k.get() != self)
-      while (k->in_poll.load(std::memory_order_seq_cst)) __builtin_ia32_pause();
+  // Wait out any kthread still inside a poller call (not our own: we are not polling).
+  detail::wait_out_polls(rt, detail::this_kthread());
   while (rt->interrupting.load(std::memory_order_seq_cst)) __builtin_ia32_pause();
+}
+
+void synchronize_pollers() noexcept {
+  detail::Runtime* rt = detail::g_runtime.load(std::memory_order_acquire);
+  if (!rt) return;
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // the caller's unpublishing comes first
+  detail::wait_out_polls(rt, detail::this_kthread());
 }
 
 }  // namespace slip::rt

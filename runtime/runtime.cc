@@ -20,6 +20,10 @@ std::unique_ptr<Runtime> make_runtime(const Config& cfg) {
   auto rt = std::make_unique<Runtime>();
   rt->cfg = cfg;
   rt->stacks = std::make_unique<StackPool>(cfg.stack_size);
+  // Busy kthreads poll at least every kPollIntervalNs, counted in TSC ticks
+  // so that the check between switches is one rdtsc (without a TSC: every
+  // kPollEverySwitches switches only).
+  if (clock_uses_tsc()) rt->poll_interval_tsc = tsc_hz() * kPollIntervalNs / 1'000'000'000;
   for (unsigned i = 0; i < cfg.kthreads; i++) {
     auto k = std::make_unique<Kthread>();
     k->index = i;

@@ -46,7 +46,7 @@ void finish_switch(bctx::transfer_t t) noexcept {
   }
   // Busy kthreads still poll their NIC queues now and then, and fire timers
   // between direct uthread-to-uthread switches, so nothing starves.
-  if (++k->poll_tick % kPollEverySwitches == 0) {
+  if (poll_due(k)) {
     if (k->rt->n_pollers.load(std::memory_order_relaxed)) run_pollers(k->rt, k);
     if (k->track_ready.load(std::memory_order_relaxed)) arbiter_switch_point(k->rt, k);
   } else if (k->ready_since_ns != k->ready_published_ns && k->track_ready.load(std::memory_order_relaxed)) {
@@ -132,6 +132,11 @@ Uthread* uthread_create(void (*entry)(void*), size_t size, size_t align, void** 
 void uthread_start(Uthread* th, bool detached) {
   th->detached = detached;
   ready(th);
+}
+
+void uthread_start_on(Uthread* th, unsigned kthread, bool detached) {
+  th->detached = detached;
+  ready_on(th, kthread);
 }
 
 void uthread_join(Uthread* th) {

@@ -83,3 +83,126 @@ TEST_CASE("a poller's max_park_ns bounds how long kthreads park", "[poll]") {
     remove_poller(&q);
   });
 }
+
+namespace {
+// A poll that holds its kthread inside until told to let go, to see what
+// synchronize_pollers() waits for.
+struct HoldingPoller : Poller {
+  std::atomic<bool> hold{false}, inside{false}, let_go{false};
+  unsigned poll(unsigned kthread) noexcept override {
+    if (kthread != 1 || !hold.exchange(false)) return 0;
+    inside = true;
+    while (!let_go) __builtin_ia32_pause();
+    inside = false;
+    return 1;
+  }
+};
+}  // namespace
+
+TEST_CASE("synchronize_pollers returns only once a poll in progress has ended", "[poll]") {
+  run_with(2, [] {
+    HoldingPoller p;
+    add_poller(&p);
+    p.hold = true;
+    const uint64_t deadline = slip::now_ns() + 5'000'000'000;
+    while (!p.inside && slip::now_ns() < deadline) sleep_for(100us);
+    REQUIRE(p.inside);  // kthread 1 is inside poll() now
+    std::atomic<bool> started{false}, returned{false}, returned_while_inside{false};
+    std::thread sync([&] {
+      started = true;
+      synchronize_pollers();
+      returned_while_inside = p.inside.load();
+      returned = true;
+    });
+    while (!started) std::this_thread::yield();
+    // A window in which a synchronize_pollers that did not wait would return.
+    const uint64_t window = slip::now_ns() + 100'000'000;
+    while (!returned && slip::now_ns() < window) std::this_thread::yield();
+    CHECK_FALSE(returned);
+    p.let_go = true;
+    sync.join();
+    CHECK(returned);
+    CHECK_FALSE(returned_while_inside);
+    remove_poller(&p);
+  });
+}
+
+namespace {
+// A blocking poller that sleeps until interrupted, with no timeout, and
+// counts which kthreads announced they park.
+struct SleepyPoller : Poller {
+  std::atomic<int> wake{0};
+  std::atomic<int> parked[2] = {0, 0};
+  unsigned poll(unsigned) noexcept override { return 0; }
+  bool can_block() const noexcept override { return true; }
+  unsigned block(unsigned, uint64_t) noexcept override {
+    while (wake.exchange(0) == 0) std::this_thread::sleep_for(50us);
+    return 0;
+  }
+  void interrupt() noexcept override { wake = 1; }
+  void parking(unsigned k) noexcept override {
+    if (k < 2) parked[k]++;
+  }
+};
+}  // namespace
+
+TEST_CASE("synchronize_pollers interrupts a kthread asleep in a blocking poller; parking is announced", "[poll]") {
+  run_with(2, [] {
+    SleepyPoller p;
+    add_poller(&p);
+    // One kthread sleeps in block() (inside a poll section, with no timeout);
+    // the other parks on its futex when this uthread sleeps, announcing it.
+    const uint64_t deadline = slip::now_ns() + 5'000'000'000;
+    while (p.parked[0] + p.parked[1] == 0 && slip::now_ns() < deadline) sleep_for(100us);
+    CHECK(p.parked[0] + p.parked[1] > 0);
+    synchronize_pollers();  // hangs (the test times out) unless the sleeper is kicked
+    remove_poller(&p);
+  });
+}
+
+TEST_CASE("a busy kthread polls every kPollIntervalNs however few switches that took", "[poll]") {
+  if (!slip::clock_uses_tsc()) SUCCEED("no TSC: busy kthreads poll every kPollEverySwitches switches only");
+  run_with(1, [] {
+    FakeQueue q;
+    add_poller(&q);
+    std::atomic<bool> stop{false};
+    auto work = [&] {  // uthreads that compute for 3 x kPollIntervalNs between switches
+      while (!stop) {
+        const uint64_t until = slip::now_ns() + 3 * kPollIntervalNs;
+        while (slip::now_ns() < until) __builtin_ia32_pause();
+        yield();
+      }
+    };
+    auto other = spawn(work);
+    const uint64_t before = q.polls;
+    for (int i = 0; i < 100; i++) {
+      const uint64_t until = slip::now_ns() + 3 * kPollIntervalNs;
+      while (slip::now_ns() < until) __builtin_ia32_pause();
+      yield();
+    }
+    // 200 switches: 3 polls by count alone, about one per switch by time.
+    if (slip::clock_uses_tsc()) CHECK(q.polls - before >= 100);
+    stop = true;
+    other.join();
+    remove_poller(&q);
+  });
+}
+
+TEST_CASE("spawn_on queues a uthread on the kthread it names", "[poll]") {
+  run_with(2, [] {
+    // Until kthread 1's thread is up, whoever is idle takes what is sent to it.
+    const uint64_t deadline = slip::now_ns() + 5'000'000'000;
+    for (std::atomic<int> on{-1}; on != 1 && slip::now_ns() < deadline;)
+      spawn_on(1, [&] { on = kthread_index(); }).join();
+    // Sent to the other kthread, which is spinning: this one, idle while it
+    // joins, leaves the other's list alone, so it runs where it was sent.
+    int on_named = 0;
+    for (int i = 0; i < 200; i++) {
+      const int target = 1 - kthread_index();
+      std::atomic<int> ran_on{-1};
+      spawn_on(static_cast<unsigned>(target), [&] { ran_on = kthread_index(); }).join();
+      on_named += ran_on == target;
+    }
+    CHECK(on_named >= 190);
+  }, 2);
+}

@@ -39,6 +39,8 @@ struct Uthread;
 Uthread* uthread_create(void (*entry)(void*), size_t size, size_t align, void** payload);
 // Makes a created uthread runnable on the current kthread (or the runtime's inject queue).
 void uthread_start(Uthread* th, bool detached);
+// The same on kthread `kthread` (modulo the kthread count).
+void uthread_start_on(Uthread* th, unsigned kthread, bool detached);
 void uthread_join(Uthread* th);
 void uthread_detach(Uthread* th);
 [[noreturn]] void throw_not_in_uthread(const char* what);
@@ -104,6 +106,23 @@ template <class F>
 template <class F>
 void spawn_detached(F&& fn) {
   detail::uthread_start(detail::make_uthread(std::forward<F>(fn)), true);
+}
+
+// Starts fn on a new uthread queued on kthread `kthread` (modulo the kthread
+// count), for work that belongs there: serving a connection whose receive
+// path runs on that kthread (TcpInfo::kthread) keeps its wake-ups and its
+// calls on one core, as Seastar's submit_to does for a shard. A kthread with
+// nothing to do may still steal it, as any ready uthread; a revoked
+// kthread's work goes to a running one.
+template <class F>
+[[nodiscard]] JoinHandle spawn_on(unsigned kthread, F&& fn) {
+  detail::Uthread* th = detail::make_uthread(std::forward<F>(fn));
+  detail::uthread_start_on(th, kthread, false);
+  return JoinHandle(th);
+}
+template <class F>
+void spawn_detached_on(unsigned kthread, F&& fn) {
+  detail::uthread_start_on(detail::make_uthread(std::forward<F>(fn)), kthread, true);
 }
 
 // Lets other ready uthreads on this kthread run; returns at once when there are none.

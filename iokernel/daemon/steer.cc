@@ -1,7 +1,6 @@
 #include "iokernel/daemon/steer.h"
 
 #include "iokernel/daemon/runtimes.h"
-#include "slip/common/dist.h"
 
 namespace slip::iok {
 namespace {
@@ -28,9 +27,8 @@ FrameDest classify_ipv4(const uint8_t* f, uint32_t len) noexcept {
   uint32_t ports = 0;
   if ((proto == kProtoTcp || proto == kProtoUdp) && !fragment && kEthHdr + ihl + 4 <= len)
     ports = be32(ip + ihl);
-  const uint64_t h = splitmix64((uint64_t{src} << 32 | dst) ^ splitmix64(uint64_t{ports} << 8 | proto));
   return FrameDest{to_all ? FrameKind::kBroadcast : FrameKind::kUnicast, DropReason::kRunt, dst,
-                   static_cast<uint32_t>(h ^ (h >> 32))};
+                   steer_hash(src, dst, ports, proto)};
 }
 
 }  // namespace
@@ -102,8 +100,7 @@ int RouteTable::find(uint32_t ip) const noexcept {
 
 uint32_t RouteTable::pick_kthread(int route, uint32_t hash) const noexcept {
   const Route& r = routes_[static_cast<size_t>(route)];
-  // Multiply-shift instead of %: even spread, no division per frame.
-  return r.active[static_cast<uint32_t>((uint64_t{hash} * r.n_active) >> 32)];
+  return r.active[steer_pick(hash, r.n_active)];
 }
 
 RxTarget steer_rx(const RouteTable& routes, const uint8_t* frame, uint32_t len, DropCounters& drops) noexcept {

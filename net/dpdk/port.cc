@@ -17,6 +17,7 @@
 #include <string>
 
 #include "net/dpdk/rte.h"
+#include "net/proto/flow.h"
 #include "slip/net/dpdk.h"
 
 namespace slip::net {
@@ -266,6 +267,36 @@ void DpdkPort::start(const DpdkPortConfig& cfg) {
   if (rte_eth_dev_get_mtu(port_id_, &mtu) == 0) caps_.mtu = mtu;
   caps_.rx_queues = cfg.rx_queues;
   caps_.tx_queues = cfg.tx_queues;
+  if (caps_.rss) learn_rss();
+}
+
+// The key and redirection table the port hashes flows with, so that
+// rx_queue_of can compute a flow's queue as the NIC will. A PMD that will
+// not say (net_tap's kernel side picks queues itself) leaves the default.
+void DpdkPort::learn_rss() noexcept {
+  rte_eth_dev_info info;
+  if (rte_eth_dev_info_get(port_id_, &info) != 0 || info.hash_key_size == 0 || info.reta_size == 0) return;
+  std::vector<uint8_t> key(info.hash_key_size);
+  rte_eth_rss_conf rc{};
+  rc.rss_key = key.data();
+  rc.rss_key_len = info.hash_key_size;
+  if (rte_eth_dev_rss_hash_conf_get(port_id_, &rc) != 0 || rc.rss_key_len < 16) return;
+  std::vector<rte_eth_rss_reta_entry64> groups((info.reta_size + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE);
+  for (auto& g : groups) g.mask = ~uint64_t{0};
+  if (rte_eth_dev_rss_reta_query(port_id_, groups.data(), info.reta_size) != 0) return;
+  reta_.resize(info.reta_size);
+  for (uint16_t i = 0; i < info.reta_size; i++)
+    reta_[i] = groups[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE];
+  key.resize(rc.rss_key_len);
+  rss_key_ = std::move(key);
+}
+
+uint16_t DpdkPort::rx_queue_of(const FlowTuple& f) const noexcept {
+  if (reta_.empty()) return Nic::rx_queue_of(f);
+  // As the NIC sees the flow's frames arrive: from the remote end.
+  const uint32_t h = proto::rss_ipv4_l4(rss_key_.data(), rss_key_.size(), f.remote.v, f.local.v, f.remote_port,
+                                        f.local_port);
+  return reta_[h % reta_.size()];
 }
 
 // Creates the pool (sized by configure) and the rx/tx queues.

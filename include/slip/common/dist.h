@@ -16,16 +16,9 @@
 #include <string>
 #include <string_view>
 
-namespace slip {
+#include "slip/common/mix.h"
 
-// splitmix64's step: spreads nearby inputs (a seed and a stream or request
-// number) over unrelated 64-bit values, e.g. to seed one mt19937_64 per stream.
-inline constexpr uint64_t splitmix64(uint64_t x) noexcept {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+namespace slip {
 
 // "250ns", "10us", "1.5ms", "2s", "1000" (ns); nullopt when malformed or negative.
 inline std::optional<double> parse_duration_ns(std::string_view s) {

@@ -15,11 +15,13 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "slip/common/mix.h"
+
 namespace slip::iok {
 
 inline constexpr uint32_t kMagic = 0x534c4950;  // "SLIP"
 inline constexpr uint16_t kVersionMajor = 3;    // layout or meaning changed: refuse (v3: core allocation)
-inline constexpr uint16_t kVersionMinor = 1;    // additions only: accept (v3.1: grant_cpu)
+inline constexpr uint16_t kVersionMinor = 2;    // additions only: accept (v3.1: grant_cpu, v3.2: steer_hash)
 inline constexpr uint32_t kMaxKthreads = 64;
 inline constexpr uint32_t kCacheLine = 64;
 
@@ -132,6 +134,24 @@ struct RegisterReply {
   uint32_t buf_size;   // bytes per rx buffer (headroom included)
   uint32_t n_bufs;     // rx buffers in the pool
 };
+
+// ---- steering ------------------------------------------------------------
+// How iokerneld picks the kthread for a frame: a unicast IPv4 frame from src
+// to dst (host byte order) whose first 4 L4 bytes are `ports` (source port
+// in the high half, for TCP and UDP; 0 for other protocols and fragments)
+// goes to active kthread steer_pick(steer_hash(...), n_active). A runtime
+// that knows it keeps each flow's state on the kthread that will receive its
+// frames, and picks a dialing connection's port so replies return to the
+// kthread that dialed (while all its kthreads are active; frames that land
+// elsewhere are still handled, at a cost). Part of the contract since v3.2.
+inline constexpr uint32_t steer_hash(uint32_t src, uint32_t dst, uint32_t ports, uint8_t proto) noexcept {
+  const uint64_t h = splitmix64((uint64_t{src} << 32 | dst) ^ splitmix64(uint64_t{ports} << 8 | proto));
+  return static_cast<uint32_t>(h ^ (h >> 32));
+}
+// Multiply-shift instead of %: an even spread and no division per frame.
+inline constexpr uint32_t steer_pick(uint32_t hash, uint32_t n) noexcept {
+  return static_cast<uint32_t>((uint64_t{hash} * n) >> 32);
+}
 
 // ---- layout: any change here is a new major version ----------------------
 static_assert(std::atomic<uint32_t>::is_always_lock_free && std::atomic<uint64_t>::is_always_lock_free,

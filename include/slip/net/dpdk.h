@@ -107,6 +107,9 @@ class DpdkPort final : public Nic {
   PacketBuf* alloc_tx_data() noexcept override { return (send_pool_ ? send_pool_ : pool_)->alloc(); }
   int rx_wait_fd() const noexcept override { return rx_epfd_; }
   void rx_arm(bool on) noexcept override;
+  // With RSS whose key and redirection table the PMD reports, the queue the
+  // NIC's Toeplitz hash picks; otherwise Nic's default.
+  uint16_t rx_queue_of(const FlowTuple& f) const noexcept override;
   // Why rx_wait_fd() is -1 (empty when it is not): for start-up messages.
   const std::string& rx_interrupts_off_reason() const noexcept { return rx_intr_off_; }
 
@@ -126,6 +129,7 @@ class DpdkPort final : public Nic {
   void setup_queues(const DpdkPortConfig& cfg, uint16_t rx_desc, uint16_t tx_desc, uint64_t rx_offloads,
                     uint64_t tx_offloads);
   PacketBuf* copy_foreign(PacketBuf* b, bool& too_long) noexcept;
+  void learn_rss() noexcept;
 
   uint16_t port_id_ = 0;
   std::string name_;
@@ -139,6 +143,8 @@ class DpdkPort final : public Nic {
   bool armed_here_ = false;       // the last rx_arm(true) made its thread the owner of tap_fds_
   bool tap_signal_to(bool self) noexcept;
   std::string rx_intr_off_ = "not asked for";
+  std::vector<uint8_t> rss_key_;  // empty: the port did not report its RSS configuration
+  std::vector<uint16_t> reta_;
 };
 
 }  // namespace slip::net

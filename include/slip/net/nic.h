@@ -23,6 +23,13 @@ struct NicCaps {
   bool rx_readonly = false;  // received bytes may not be written (a pool mapped read-only): never reply in place
 };
 
+// A flow as seen from this host, for steering.
+struct FlowTuple {
+  Ipv4Addr local, remote;
+  uint16_t local_port = 0, remote_port = 0;
+  uint8_t proto = 0;  // IP protocol: 6 TCP, 17 UDP
+};
+
 class Nic {
  public:
   virtual ~Nic() = default;
@@ -47,6 +54,17 @@ class Nic {
   // Arms every queue's interrupt (true) or disarms it (false). Both clear the
   // fd's pending events, so poll the queues after arming and before waiting.
   virtual void rx_arm(bool /*on*/) noexcept {}
+
+  // The receive queue this port delivers the flow's frames to, as far as the
+  // backend can tell: the slip stack keeps each flow's state on that queue's
+  // kthread, and picks a dialing connection's port so that its replies come
+  // back to the kthread that dialed. The default is the symmetric flow hash
+  // (net/proto/flow.h) over caps().rx_queues, which is right where the far
+  // end picks the queue the same way (two slip stacks on memif, the test
+  // wire) and converges where the far end follows the queue it hears a flow
+  // on (net_tap's kernel side). A frame that arrives elsewhere is still
+  // handled, under its home queue's lock, and counted.
+  virtual uint16_t rx_queue_of(const FlowTuple& f) const noexcept;
 };
 
 }  // namespace slip::net

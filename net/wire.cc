@@ -1,6 +1,6 @@
-// The test wire (include/slip/net/wire.h). Each direction is a FIFO of frames
-// with due times, guarded by a spinlock because the two ends may be polled by
-// different kthreads. Faults are applied on transmit, in this order, each from
+// The test wire (include/slip/net/wire.h). Each direction of each queue is a
+// FIFO of frames with due times (a lane), guarded by a spinlock because the
+// two ends may be polled by different kthreads. Faults are applied on transmit, in this order, each from
 // its own draw so that enabling one fault does not change which frames another
 // hits:
 //   drop      the frame is released and never delivered.
@@ -116,12 +116,15 @@ class TestWire::End final : public Nic {
     }
   };
 
-  End(TestWire& wire, MacAddr mac, uint16_t mtu) : wire_(wire) {
+  End(TestWire& wire, MacAddr mac, uint16_t mtu, uint16_t queues)
+      : wire_(wire), in_(std::make_unique<Lane[]>(queues)) {
     caps_.mac = mac;
     caps_.mtu = mtu;
+    caps_.rx_queues = caps_.tx_queues = queues;
   }
   ~End() override {
-    for (const Frame& f : in_.q) BufPool::release(f.buf);
+    for (uint16_t q = 0; q < caps_.rx_queues; q++)
+      for (const Frame& f : in_[q].q) BufPool::release(f.buf);
   }
 
   const NicCaps& caps() const noexcept override { return caps_; }
@@ -134,35 +137,36 @@ class TestWire::End final : public Nic {
   TestWire& wire_;
   NicCaps caps_;
   End* peer_ = nullptr;
-  Lane in_;  // frames travelling towards this end
+  std::unique_ptr<Lane[]> in_;  // per queue: frames travelling towards this end
 
  private:
   void enqueue(Lane& l, PacketBuf* f, uint64_t now) noexcept;
 };
 
 uint16_t TestWire::End::rx_burst(uint16_t q, PacketBuf** bufs, uint16_t max) noexcept {
-  if (q != 0) return 0;
+  if (q >= caps_.rx_queues) return 0;
   const uint64_t now = wire_.now();
   uint16_t n = 0;
-  std::lock_guard g(in_.lock);
-  while (n < max && !in_.q.empty() && in_.q.front().due <= now) {
-    PacketBuf* b = in_.q.front().buf;
-    in_.q.pop_front();
+  Lane& in = in_[q];
+  std::lock_guard g(in.lock);
+  while (n < max && !in.q.empty() && in.q.front().due <= now) {
+    PacketBuf* b = in.q.front().buf;
+    in.q.pop_front();
     // The wire carries bytes only: no checksum status, no sender's scratch.
-    b->rx_queue = 0;
+    b->rx_queue = q;
     b->offload_flags = 0;
     b->l2_len = b->l3_len = b->l4_len = 0;
     b->user = 0;
     bufs[n++] = b;
   }
-  in_.stats.delivered += n;
+  in.stats.delivered += n;
   return n;
 }
 
 uint16_t TestWire::End::tx_burst(uint16_t q, PacketBuf** bufs, uint16_t n) noexcept {
-  if (q != 0) return 0;
+  if (q >= caps_.tx_queues) return 0;
   const uint64_t now = wire_.now();
-  Lane& l = peer_->in_;
+  Lane& l = peer_->in_[q];
   std::lock_guard g(l.lock);
   uint16_t taken = 0;
   for (; taken < n; taken++) {
@@ -224,11 +228,12 @@ void TestWire::End::enqueue(Lane& l, PacketBuf* f, uint64_t now) noexcept {
   }
 }
 
-TestWire::TestWire(MacAddr a, MacAddr b, WireFaults faults, bool virtual_clock, size_t pool_bufs, uint16_t mtu)
+TestWire::TestWire(MacAddr a, MacAddr b, WireFaults faults, bool virtual_clock, size_t pool_bufs, uint16_t mtu,
+                   uint16_t queues)
     : pool_(BufPool::heap("test-wire", pool_bufs,
                           std::max<size_t>(2048, size_t{mtu} + End::kEtherHeader) + BufPool::kHeadroom)),
-      a_(std::make_unique<End>(*this, a, mtu)),
-      b_(std::make_unique<End>(*this, b, mtu)),
+      a_(std::make_unique<End>(*this, a, mtu, std::max<uint16_t>(1, queues))),
+      b_(std::make_unique<End>(*this, b, mtu, std::max<uint16_t>(1, queues))),
       virtual_clock_(virtual_clock) {
   a_->peer_ = b_.get();
   b_->peer_ = a_.get();
@@ -240,27 +245,32 @@ TestWire::~TestWire() = default;
 Nic& TestWire::end_a() noexcept { return *a_; }
 Nic& TestWire::end_b() noexcept { return *b_; }
 
-// The A-to-B direction uses the seed as given, B-to-A a derived one, so the two
-// directions draw independent sequences.
+// The A-to-B direction of queue 0 uses the seed as given, every other lane a
+// derived one, so each draws an independent sequence (and one queue's wire
+// is the wire it always was).
 void TestWire::set_faults(const WireFaults& f) {
-  b_->in_.set_faults(f, f.seed);
-  a_->in_.set_faults(f, f.seed ^ 0x9e3779b97f4a7c15ull);
+  for (uint16_t q = 0; q < a_->caps_.rx_queues; q++) {
+    const uint64_t lane = f.seed + q * 0x632be59bd9b4e019ull;
+    b_->in_[q].set_faults(f, q == 0 ? f.seed : lane);
+    a_->in_[q].set_faults(f, lane ^ 0x9e3779b97f4a7c15ull);
+  }
 }
 
 WireStats TestWire::stats() const {
   WireStats s;
-  for (End* e : {a_.get(), b_.get()}) {
-    std::lock_guard g(e->in_.lock);
-    const WireStats& t = e->in_.stats;
-    s.sent += t.sent;
-    s.delivered += t.delivered;
-    s.dropped += t.dropped;
-    s.duplicated += t.duplicated;
-    s.reordered += t.reordered;
-    s.corrupted += t.corrupted;
-    s.truncated += t.truncated;
-    s.oversize += t.oversize;
-  }
+  for (End* e : {a_.get(), b_.get()})
+    for (uint16_t q = 0; q < e->caps_.rx_queues; q++) {
+      std::lock_guard g(e->in_[q].lock);
+      const WireStats& t = e->in_[q].stats;
+      s.sent += t.sent;
+      s.delivered += t.delivered;
+      s.dropped += t.dropped;
+      s.duplicated += t.duplicated;
+      s.reordered += t.reordered;
+      s.corrupted += t.corrupted;
+      s.truncated += t.truncated;
+      s.oversize += t.oversize;
+    }
   return s;
 }
 
@@ -274,10 +284,11 @@ void TestWire::advance(uint64_t ns) noexcept {
 
 size_t TestWire::in_flight() const {
   size_t n = 0;
-  for (End* e : {a_.get(), b_.get()}) {
-    std::lock_guard g(e->in_.lock);
-    n += e->in_.q.size();
-  }
+  for (End* e : {a_.get(), b_.get()})
+    for (uint16_t q = 0; q < e->caps_.rx_queues; q++) {
+      std::lock_guard g(e->in_[q].lock);
+      n += e->in_[q].q.size();
+    }
   return n;
 }
 

@@ -1,8 +1,9 @@
 // SharedNic: the Nic of a runtime in shared mode (slip/iok/shared_nic.h).
-// Locking: the stack serializes rx_burst and tx_burst per queue, as for any
-// Nic; what else can run concurrently is a release() of an rx buffer on any
-// thread (returns, under ret_lk_) and completion reaping from both rx and tx
-// (comp_lk_, try-locked: whoever gets it reaps for both).
+// Queue k is kthread k's rings. Locking: the stack serializes rx_burst and
+// tx_burst per queue, as for any Nic; what else can run concurrently is a
+// release() of an rx buffer on any thread (returns, under the releasing
+// kthread's ring's ret_lk) and completion reaping (each ring's comp_lk,
+// try-locked: whoever gets it reaps).
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -90,7 +91,7 @@ void SharedNic::setup_buffers() {
   rx_bufs_ = std::make_unique<net::PacketBuf[]>(n_rx_slots_);
   for (size_t i = 0; i < n_rx_slots_; i++) rx_bufs_[i].refs.store(0, std::memory_order_relaxed);  // idle
   rx_meta_ = std::make_unique<RxMeta[]>(n_rx_slots_);
-  ret_ = std::make_unique<PktDesc[]>(n_rx_slots_);
+  spill_ = std::make_unique<PktDesc[]>(n_rx_slots_);
   rx_pool_ = net::BufPool::external("iok-rx", &SharedNic::on_rx_free, this);
   tx_pool_ = net::BufPool::in_memory("iok-tx", region_.base + l.bufs_off, l.n_bufs, l.buf_size);
   send_pool_ = net::BufPool::heap("iok-send", kSendBufs, kBufSize);
@@ -102,13 +103,18 @@ void SharedNic::setup_buffers() {
     tx_bufs_[tx_index(b)] = b;
     net::BufPool::release(b);
   }
-  for (uint32_t k = 0; k < l.n_kthreads; k++) {
+  n_rings_ = l.n_kthreads;
+  rings_ = std::make_unique<Rings[]>(n_rings_);
+  for (uint32_t k = 0; k < n_rings_; k++) {
     KthreadShm& ks = reinterpret_cast<KthreadShm*>(region_.base + l.kthreads_off)[k];
-    rings_.push_back({RingView(region_.base, &ks.rx, l.ring_slots, l.slots_off(k, kRingRx)),
-                      RingView(region_.base, &ks.tx, l.ring_slots, l.slots_off(k, kRingTx)),
-                      RingView(region_.base, &ks.completions, l.ring_slots, l.slots_off(k, kRingCompletions)),
-                      RingView(region_.base, &ks.rx_return, l.ring_slots, l.slots_off(k, kRingRxReturn)), &ks});
+    Rings& r = rings_[k];
+    r.rx = RingView(region_.base, &ks.rx, l.ring_slots, l.slots_off(k, kRingRx));
+    r.tx = RingView(region_.base, &ks.tx, l.ring_slots, l.slots_off(k, kRingTx));
+    r.completions = RingView(region_.base, &ks.completions, l.ring_slots, l.slots_off(k, kRingCompletions));
+    r.rx_return = RingView(region_.base, &ks.rx_return, l.ring_slots, l.slots_off(k, kRingRxReturn));
+    r.shm = &ks;
   }
+  caps_.rx_queues = caps_.tx_queues = static_cast<uint16_t>(n_rings_);
   publish_active();
 }
 

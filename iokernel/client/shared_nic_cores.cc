@@ -24,7 +24,7 @@ namespace slip::iok {
 // changes.
 void SharedNic::install_arbiter() noexcept {
   if (rt::kthread_index() < 0 || rt::core_arbiter() != nullptr || arbiter_.exchange(true)) return;
-  for (uint32_t k = 0; k < rings_.size(); k++)
+  for (uint32_t k = 0; k < n_rings_; k++)
     rings_[k].shm->state.store(static_cast<uint32_t>(KthreadState::kActive), std::memory_order_release);
   try {
     rt::set_core_arbiter(this);
@@ -34,16 +34,16 @@ void SharedNic::install_arbiter() noexcept {
 }
 
 bool SharedNic::granted(unsigned k) const noexcept {
-  return k < rings_.size() && rings_[k].shm->grant.load(std::memory_order_acquire) == 1;
+  return k < n_rings_ && rings_[k].shm->grant.load(std::memory_order_acquire) == 1;
 }
 
 uint32_t SharedNic::grant_seq(unsigned k) const noexcept {
-  return k < rings_.size() ? rings_[k].shm->grant_seq.load(std::memory_order_acquire) : 0;
+  return k < n_rings_ ? rings_[k].shm->grant_seq.load(std::memory_order_acquire) : 0;
 }
 
 void SharedNic::park(unsigned k, const std::atomic<uint32_t>& wake, uint32_t seen, uint32_t grant_seen,
                      uint64_t timeout_ns, bool spin) noexcept {
-  if (k >= rings_.size()) {  // a kthread the daemon does not know: nothing will grant it
+  if (k >= n_rings_) {  // a kthread the daemon does not know: nothing will grant it
     wait_wake(k, wake, seen, 0, timeout_ns, false);
     return;
   }
@@ -83,7 +83,7 @@ void SharedNic::wait_wake(unsigned k, const std::atomic<uint32_t>& wake, uint32_
   const uint64_t start = now_ns();
   auto moved = [&] {
     return wake.load(std::memory_order_acquire) != seen ||
-           (k < rings_.size() && rings_[k].shm->grant_seq.load(std::memory_order_acquire) != grant_seq);
+           (k < n_rings_ && rings_[k].shm->grant_seq.load(std::memory_order_acquire) != grant_seq);
   };
   if (spin) {  // on a core of its own sched_yield returns at once; on a shared one the other thread runs
     while (!moved() && now_ns() - start < timeout_ns) {
@@ -106,7 +106,7 @@ void SharedNic::unpark(unsigned k) noexcept {
 }
 
 void SharedNic::report_ready(unsigned k, uint64_t since_ns) noexcept {
-  if (k < rings_.size()) rings_[k].shm->oldest_ready_ns.store(since_ns, std::memory_order_release);
+  if (k < n_rings_) rings_[k].shm->oldest_ready_ns.store(since_ns, std::memory_order_release);
 }
 
 }  // namespace slip::iok

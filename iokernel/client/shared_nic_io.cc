@@ -1,6 +1,7 @@
 // SharedNic's data path: rx descriptors into PacketBufs over the read-only
 // pool and back onto rx_return when the stack lets go; tx buffers onto the
-// tx ring by offset and back into the pool on completion.
+// tx ring by offset and back into the pool on completion. Queue q is
+// kthread q's rings, so kthreads receive and send in parallel.
 #include <algorithm>
 #include <cstring>
 
@@ -9,28 +10,33 @@
 
 namespace slip::iok {
 
+uint16_t SharedNic::rx_queue_of(const net::FlowTuple& f) const noexcept {
+  // As the daemon sees the flow's frames arrive: from the remote end.
+  const uint32_t ports = uint32_t{f.remote_port} << 16 | f.local_port;
+  return static_cast<uint16_t>(steer_pick(steer_hash(f.remote.v, f.local.v, ports, f.proto), n_rings_));
+}
+
 uint16_t SharedNic::rx_burst(uint16_t q, net::PacketBuf** bufs, uint16_t max) noexcept {
   if (!arbiter_.load(std::memory_order_relaxed)) install_arbiter();
-  if (const int k = rt::kthread_index(); k >= 0 && static_cast<size_t>(k) < rings_.size())
+  if (const int k = rt::kthread_index(); k >= 0 && static_cast<uint32_t>(k) < n_rings_)
     follow_grant_cpu(static_cast<unsigned>(k));
   publish_active();
-  reap_completions();
-  if (ret_lk_.try_lock()) {  // busy: whoever holds it flushes at 32, or the next burst does
-    if (ret_n_ != 0) flush_returns();
-    ret_lk_.unlock();
+  if (q >= n_rings_) return 0;
+  Rings& r = rings_[q];
+  reap_completions(r);
+  if (r.ret_lk.try_lock()) {  // busy: its holder flushes at kBurst, or the next burst does
+    if (r.ret_n != 0) flush_returns(r);
+    if (spilled_.load(std::memory_order_relaxed)) drain_spill(r);
+    r.ret_lk.unlock();
   }
-  const uint32_t n = static_cast<uint32_t>(rings_.size());
+  PktDesc d[net::kBurst];
+  const uint32_t m = r.rx.pop(d, std::min<uint32_t>(max, net::kBurst));
   uint16_t got = 0;
-  for (uint32_t i = 0; i < n && got < max; i++) {
-    PktDesc d[net::kBurst];
-    const uint32_t m = rings_[(rx_rr_ + i) % n].rx.pop(d, std::min<uint32_t>(max - got, net::kBurst));
-    for (uint32_t j = 0; j < m; j++)
-      if (net::PacketBuf* b = wrap_rx(d[j])) {
-        b->rx_queue = q;
-        bufs[got++] = b;
-      }
-  }
-  rx_rr_ = rx_rr_ + 1 < n ? rx_rr_ + 1 : 0;
+  for (uint32_t j = 0; j < m; j++)
+    if (net::PacketBuf* b = wrap_rx(d[j])) {
+      b->rx_queue = q;
+      bufs[got++] = b;
+    }
   return got;
 }
 
@@ -41,7 +47,6 @@ net::PacketBuf* SharedNic::wrap_rx(const PktDesc& d) noexcept {
   const uint64_t end = uint64_t{d.data_off} + d.len;
   if (i >= n_rx_slots_ || end > pool_buf_ || d.buf_off + end > pool_size_ ||
       rx_bufs_[i].refs.load(std::memory_order_relaxed) != 0) {
-    rt::SpinGuard g(ret_lk_);
     give_back(d);
     return nullptr;
   }
@@ -61,47 +66,55 @@ net::PacketBuf* SharedNic::wrap_rx(const PktDesc& d) noexcept {
   return &b;
 }
 
+// Returns go onto the ring of the kthread that made them (any ring will do:
+// the daemon counts buffers per runtime), in bursts.
 void SharedNic::give_back(const PktDesc& d) noexcept {
-  if (ret_n_ < n_rx_slots_) ret_[ret_n_++] = PktDesc{d.buf_off, 0, 0, 0, 0, d.cookie};
-  if (ret_n_ >= net::kBurst) flush_returns();
+  const int k = rt::kthread_index();
+  Rings& r = rings_[k >= 0 ? static_cast<uint32_t>(k) % n_rings_ : 0];
+  rt::SpinGuard g(r.ret_lk);
+  r.ret[r.ret_n++] = PktDesc{d.buf_off, 0, 0, 0, 0, d.cookie};
+  if (r.ret_n == net::kBurst) flush_returns(r);
 }
 
 // The last release of an rx buffer, on whatever thread made it.
 void SharedNic::on_rx_free(void* ctx, net::PacketBuf* b) noexcept {
   auto* self = static_cast<SharedNic*>(ctx);
   const RxMeta& m = self->rx_meta_[static_cast<size_t>(b - self->rx_bufs_.get())];
-  rt::SpinGuard g(self->ret_lk_);
   self->give_back(PktDesc{m.buf_off, 0, 0, 0, 0, m.cookie});
 }
 
-// Onto the rx_return rings, spreading over all of them when one is full.
-void SharedNic::flush_returns() noexcept {
-  size_t done = 0;
-  const uint32_t n = static_cast<uint32_t>(rings_.size());
-  for (uint32_t i = 0; i < n && done < ret_n_; i++) {
-    const size_t want = std::min<size_t>(ret_n_ - done, UINT32_MAX);
-    done += rings_[(ret_rr_ + i) % n].rx_return.push(ret_.get() + done, static_cast<uint32_t>(want));
+void SharedNic::flush_returns(Rings& r) noexcept {
+  const uint32_t done = r.rx_return.push(r.ret, r.ret_n);
+  if (done < r.ret_n) {  // the daemon is behind: keep them for a later burst
+    rt::SpinGuard g(spill_lk_);
+    for (uint32_t i = done; i < r.ret_n && spill_n_ < n_rx_slots_; i++) spill_[spill_n_++] = r.ret[i];
+    spilled_.store(true, std::memory_order_relaxed);
   }
-  ret_rr_ = ret_rr_ + 1 < n ? ret_rr_ + 1 : 0;
-  if (done != 0 && done < ret_n_) std::memmove(ret_.get(), ret_.get() + done, (ret_n_ - done) * sizeof(PktDesc));
-  ret_n_ -= done;
+  r.ret_n = 0;
 }
 
-void SharedNic::reap_completions() noexcept {
-  if (!comp_lk_.try_lock()) return;  // someone else is at it
-  for (Rings& r : rings_) {
-    PktDesc d[net::kBurst];
-    const uint32_t n = r.completions.pop(d, net::kBurst);
-    for (uint32_t i = 0; i < n; i++)
-      if (d[i].cookie < tx_bufs_.size()) net::BufPool::release(tx_bufs_[d[i].cookie]);
-  }
-  comp_lk_.unlock();
+void SharedNic::drain_spill(Rings& r) noexcept {
+  if (!spill_lk_.try_lock()) return;
+  const uint32_t want = static_cast<uint32_t>(std::min<size_t>(spill_n_, UINT32_MAX));
+  const uint32_t done = r.rx_return.push(spill_.get() + spill_n_ - want, want);  // from the end: no shifting
+  spill_n_ -= done;
+  spilled_.store(spill_n_ != 0, std::memory_order_relaxed);
+  spill_lk_.unlock();
+}
+
+void SharedNic::reap_completions(Rings& r) noexcept {
+  if (!r.comp_lk.try_lock()) return;  // someone else is at it
+  PktDesc d[net::kBurst];
+  const uint32_t n = r.completions.pop(d, net::kBurst);
+  for (uint32_t i = 0; i < n; i++)
+    if (d[i].cookie < tx_bufs_.size()) net::BufPool::release(tx_bufs_[d[i].cookie]);
+  r.comp_lk.unlock();
 }
 
 net::PacketBuf* SharedNic::alloc_tx() noexcept {
   net::PacketBuf* b = tx_pool_->alloc();
   if (b) return b;
-  reap_completions();
+  for (uint32_t k = 0; k < n_rings_; k++) reap_completions(rings_[k]);
   return tx_pool_->alloc();
 }
 
@@ -126,8 +139,10 @@ net::PacketBuf* SharedNic::own_copy(net::PacketBuf* b, bool* too_long) noexcept 
 }
 
 uint16_t SharedNic::tx_burst(uint16_t q, net::PacketBuf** bufs, uint16_t n) noexcept {
-  reap_completions();
-  RingView& tx = rings_[q % rings_.size()].tx;
+  if (q >= n_rings_) return 0;
+  Rings& r = rings_[q];
+  reap_completions(r);
+  RingView& tx = r.tx;
   const uint32_t room = tx.capacity() - tx.size();
   const uint16_t want = static_cast<uint16_t>(std::min<uint32_t>(n, room));
   const uint8_t* bufs_base = region_.base;

@@ -1,5 +1,5 @@
-// The slip stack: receive dispatch run to completion on the polling kthread,
-// ARP resolution with a pending queue, routing, and transmit.
+// The slip stack: per-queue shards polled run to completion by their
+// kthreads, receive dispatch, ARP resolution, routing and transmit.
 #include "net/stack/slip_stack.h"
 
 #include <poll.h>
@@ -21,12 +21,35 @@ namespace slip::net::stack {
 
 using namespace proto;
 
+namespace {
+
+// An owner stamps its shard's polled_ns at most this often: other kthreads
+// read the stamp on every poll, and a line rewritten less often stays in
+// their caches.
+constexpr uint64_t kStampNs = 1'000;
+constexpr uint64_t kArpTickNs = 10'000'000;
+
+// Which kthreads are inside a receive burst right now, of any slip stack in
+// the process: each flag written by its own kthread, read by the sampling.
+struct alignas(64) InRx {
+  std::atomic<bool> on{false};
+};
+InRx g_in_rx[64];
+
+// IPv4 identification: per thread, since no datagram is ever fragmented (DF
+// is set) and RFC 6864 asks nothing more of atomic datagrams' IDs.
+thread_local uint16_t t_ip_id = static_cast<uint16_t>(std::random_device{}());
+
+}  // namespace
+
 SlipStack::SlipStack(Nic& nic, const StackConfig& cfg)
-    : nic_(nic), cfg_(cfg), caps_(nic.caps()), mac_(caps_.mac), udp_(65536, nullptr), listeners_(65536, nullptr) {
-  rx_queues_ = std::max<uint16_t>(1, caps_.rx_queues);
-  rxq_lk_ = std::make_unique<rt::SpinLock[]>(rx_queues_);
-  tx_queues_ = std::max<uint16_t>(1, caps_.tx_queues);
-  txb_ = std::make_unique<TxBatch[]>(tx_queues_);
+    : nic_(nic),
+      cfg_(cfg),
+      caps_(nic.caps()),
+      mac_(caps_.mac),
+      arp_(cfg, arp_lk_),
+      udp_(std::make_unique<std::atomic<UdpSock*>[]>(65536)),
+      listeners_(std::make_unique<std::atomic<TcpListenSock*>[]>(65536)) {
   if (cfg.ip.is_zero()) throw std::invalid_argument("slip stack: no IPv4 address configured (StackConfig::ip)");
   if (cfg.prefix_len > 32) throw std::invalid_argument("slip stack: prefix_len must be 0..32");
   if (cfg.ephemeral_lo == 0 || cfg.ephemeral_lo > cfg.ephemeral_hi)
@@ -34,19 +57,26 @@ SlipStack::SlipStack(Nic& nic, const StackConfig& cfg)
   if (caps_.mtu < kMinMtu)
     throw std::invalid_argument("slip stack: the NIC reports an MTU of " + std::to_string(caps_.mtu) +
                                 ", below IPv4's 576: fix the port's MTU");
+  n_shards_ = std::max<uint16_t>(1, caps_.rx_queues);
+  if (caps_.tx_queues < n_shards_)
+    throw std::invalid_argument("slip stack: the NIC has " + std::to_string(caps_.tx_queues) + " transmit and " +
+                                std::to_string(n_shards_) +
+                                " receive queues: each receive queue's kthread sends on a queue of its own, so "
+                                "configure at least as many transmit queues");
+  n_kthreads_ = std::max(1u, rt::kthread_count());
+  shards_ = std::make_unique<Shard[]>(n_shards_);
+  for (uint16_t i = 0; i < n_shards_; i++) {
+    shards_[i].index = i;
+    shards_[i].owner = i % n_kthreads_;
+    shards_[i].timers.reserve(1024);
+  }
   // TCP announces what one frame of this port carries (RFC 9293 §3.7.1).
   const uint16_t link_mss = static_cast<uint16_t>(caps_.mtu - 40);
   cfg_.tcp.mss = cfg.tcp.mss ? std::min(cfg.tcp.mss, link_mss) : link_mss;
   for (unsigned i = 0; i < 65; i++) ctrs_.push_back(std::make_unique<NetCounters>());  // foreign + 64 kthreads
   std::random_device rd;
   iss_secret_ = (uint64_t{rd()} << 32) | rd();
-  next_ephemeral_ = static_cast<uint16_t>(cfg.ephemeral_lo + iss_secret_ % (cfg.ephemeral_hi - cfg.ephemeral_lo + 1));
-  tmr_heap_.reserve(4096);
-  for (const auto& [ip, mac] : cfg.static_arp) {
-    ArpEntry& e = arp_[ip.v];
-    e.mac = mac;
-    e.resolved = e.permanent = true;
-  }
+  next_ephemeral_.store(static_cast<uint32_t>(iss_secret_ >> 32), std::memory_order_relaxed);
   rx_fd_ = nic.rx_wait_fd();
   if (rx_fd_ >= 0) {
     wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -54,21 +84,27 @@ SlipStack::SlipStack(Nic& nic, const StackConfig& cfg)
   }
   rt::add_poller(this);
   if (cfg.gratuitous_arp) {
+    Shard& s = shards_[0];
+    lock_shard(s);
     if (PacketBuf* b = alloc()) {
-      if (build_arp_gratuitous(*b, mac_, cfg_.ip) && pad_to_min_frame(*b)) transmit(b);
+      if (build_arp_gratuitous(*b, mac_, cfg_.ip) && pad_to_min_frame(*b)) transmit(&s, b);
       else BufPool::release(b);
     }
-    flush_tx();
+    flush_tx(s);
+    s.lk.unlock();
   }
 }
 
 SlipStack::~SlipStack() {
   rt::remove_poller(this);
   if (wake_fd_ >= 0) close(wake_fd_);
-  for (auto& [ip, e] : arp_)
-    for (PacketBuf* b : e.pending) BufPool::release(b);
-  conns_.clear();
-  flush_tx();  // the NIC outlives the stack: queued frames still go out
+  for (uint16_t i = 0; i < n_shards_; i++) {
+    Shard& s = shards_[i];
+    lock_shard(s);
+    s.conns.clear();
+    flush_tx(s);  // the NIC outlives the stack: queued frames still go out
+    s.lk.unlock();
+  }
 }
 
 NetCounters& SlipStack::ctr() noexcept {
@@ -76,23 +112,49 @@ NetCounters& SlipStack::ctr() noexcept {
   return *ctrs_[i < ctrs_.size() ? i : 0];
 }
 
+namespace {
+
+void add(std::atomic<uint64_t>& to, const std::atomic<uint64_t>& from) {
+  NetCounters::inc(to, from.load(std::memory_order_relaxed));
+}
+
+void add_all(NetCounters& out, const NetCounters& c) {
+  for (size_t i = 0; i < c.drops.size(); i++) add(out.drops[i], c.drops[i]);
+  for (auto f : {&NetCounters::rx_frames, &NetCounters::rx_bytes, &NetCounters::tx_frames, &NetCounters::tx_bytes,
+                 &NetCounters::arp_requests_sent, &NetCounters::arp_replies_sent, &NetCounters::icmp_echo_replies,
+                 &NetCounters::tx_no_route, &NetCounters::tx_arp_pending_drops, &NetCounters::tx_ring_full,
+                 &NetCounters::tx_tcp_by_ref, &NetCounters::tx_tcp_copied, &NetCounters::rx_wakeups})
+    add(out.*f, c.*f);
+}
+
+}  // namespace
+
 void SlipStack::counters(NetCounters& out) const {
-  for (const auto& c : ctrs_) {
-    for (size_t i = 0; i < c->drops.size(); i++) NetCounters::inc(out.drops[i], c->drops[i].load());
-    NetCounters::inc(out.rx_frames, c->rx_frames.load());
-    NetCounters::inc(out.rx_bytes, c->rx_bytes.load());
-    NetCounters::inc(out.tx_frames, c->tx_frames.load());
-    NetCounters::inc(out.tx_bytes, c->tx_bytes.load());
-    NetCounters::inc(out.arp_requests_sent, c->arp_requests_sent.load());
-    NetCounters::inc(out.arp_replies_sent, c->arp_replies_sent.load());
-    NetCounters::inc(out.icmp_echo_replies, c->icmp_echo_replies.load());
-    NetCounters::inc(out.tx_no_route, c->tx_no_route.load());
-    NetCounters::inc(out.tx_arp_pending_drops, c->tx_arp_pending_drops.load());
-    NetCounters::inc(out.tx_ring_full, c->tx_ring_full.load());
-    NetCounters::inc(out.tx_tcp_by_ref, c->tx_tcp_by_ref.load());
-    NetCounters::inc(out.tx_tcp_copied, c->tx_tcp_copied.load());
-    NetCounters::inc(out.rx_wakeups, c->rx_wakeups.load());
+  for (const auto& c : ctrs_) add_all(out, *c);
+  add(out.rx_stack_locks, rx_stack_locks_);
+}
+
+bool SlipStack::kthread_counters(unsigned k, NetCounters& out) const {
+  if (k + 1 >= ctrs_.size()) return false;
+  add_all(out, *ctrs_[k + 1]);
+  return true;
+}
+
+std::vector<QueueStats> SlipStack::queue_stats() const {
+  std::vector<QueueStats> v(n_shards_);
+  for (uint16_t i = 0; i < n_shards_; i++) {
+    const ShardCounters& c = shards_[i].ctr;
+    QueueStats& q = v[i];
+    q.owner_kthread = shards_[i].owner;
+    q.rx_frames = c.rx_frames.load(std::memory_order_relaxed);
+    q.rx_stolen = c.rx_stolen.load(std::memory_order_relaxed);
+    q.rx_bursts = c.rx_bursts.load(std::memory_order_relaxed);
+    q.bursts_sampled = c.sampled.load(std::memory_order_relaxed);
+    q.bursts_concurrent = c.concurrent.load(std::memory_order_relaxed);
+    q.tcp_from_other_queue = c.tcp_from_other_queue.load(std::memory_order_relaxed);
+    q.lock_waits = c.lock_waits.load(std::memory_order_relaxed);
   }
+  return v;
 }
 
 PacketBuf* SlipStack::alloc() noexcept {
@@ -108,45 +170,68 @@ uint32_t SlipStack::new_iss(const FlowKey& k) noexcept {
   return static_cast<uint32_t>(FlowHash{}(k) ^ iss_secret_) + static_cast<uint32_t>(now_ns() / 4000);
 }
 
-// Frames queue per stack and leave in bursts: at kBurst, at the end of each
-// poll, and at the end of each application call that may emit (flush_tx), so
-// a bulk sender pays one NIC doorbell per burst instead of per segment.
-void SlipStack::transmit(PacketBuf* b) noexcept {
-  const uint16_t q = b->rx_queue < tx_queues_ ? b->rx_queue : 0;
-  TxBatch& t = txb_[q];
-  rt::SpinGuard g(t.lk);
-  t.q[t.n++] = b;
-  t.queued.store(true, std::memory_order_release);
-  if (t.n == kBurst) flush_tx_locked(q);
+Shard& SlipStack::local_shard() noexcept {
+  const int k = rt::kthread_index();
+  return shards_[k >= 0 ? static_cast<unsigned>(k) % n_shards_ : 0];
 }
 
-// Every poll ends here, mostly with nothing queued: look before locking. A
-// frame another thread queued meanwhile is not stranded, as every path that
-// queues one flushes on its own thread afterwards.
-void SlipStack::flush_tx() noexcept {
-  for (uint16_t q = 0; q < tx_queues_; q++) {
-    TxBatch& t = txb_[q];
-    if (!t.queued.load(std::memory_order_acquire)) continue;
-    rt::SpinGuard g(t.lk);
-    if (t.n) flush_tx_locked(q);
-  }
+void SlipStack::lock_shard(Shard& s) noexcept {
+  if (s.lk.try_lock()) return;
+  s.ctr.lock_waits.fetch_add(1, std::memory_order_relaxed);
+  s.lk.lock();
 }
 
-void SlipStack::flush_tx_locked(uint16_t q) noexcept {
-  TxBatch& t = txb_[q];
+// ---- transmit ------------------------------------------------------------------
+
+// Frames of a shard's holder wait in the shard and leave in bursts: at
+// kBurst, at the end of each poll and at the end of each application call,
+// so a bulk sender pays one NIC doorbell per burst instead of per segment.
+void SlipStack::transmit(Shard* s, PacketBuf* b) noexcept {
+  if (!s) return send_now(b);
+  s->tx[s->n_tx++] = b;
+  if (s->n_tx == kBurst) flush_tx(*s);
+}
+
+void SlipStack::flush_tx(Shard& s) noexcept {
+  if (s.n_tx == 0) return;
   NetCounters& c = ctr();
   size_t bytes = 0;
-  for (uint16_t i = 0; i < t.n; i++) bytes += t.q[i]->chain_len();
-  const uint16_t sent = nic_.tx_burst(q, t.q, t.n);
-  for (uint16_t i = sent; i < t.n; i++) {
-    bytes -= t.q[i]->chain_len();
+  for (uint16_t i = 0; i < s.n_tx; i++) bytes += s.tx[i]->chain_len();
+  uint16_t sent;
+  {
+    rt::SpinGuard g(s.tx_lk);
+    sent = nic_.tx_burst(s.index, s.tx, s.n_tx);
+  }
+  for (uint16_t i = sent; i < s.n_tx; i++) {
+    bytes -= s.tx[i]->chain_len();
     NetCounters::inc(c.tx_ring_full);
-    BufPool::release(t.q[i]);
+    BufPool::release(s.tx[i]);
   }
   NetCounters::inc(c.tx_frames, sent);
   NetCounters::inc(c.tx_bytes, bytes);
-  t.n = 0;
-  t.queued.store(false, std::memory_order_relaxed);
+  s.n_tx = 0;
+}
+
+// A frame from a thread that holds no shard (a uthread's datagram): out at
+// once on its kthread's queue.
+void SlipStack::send_now(PacketBuf* b) noexcept { send_on(local_shard(), b); }
+
+// Out at once on s's transmit queue, without s's lock (the queue has its own).
+void SlipStack::send_on(Shard& s, PacketBuf* b) noexcept {
+  NetCounters& c = ctr();
+  const size_t bytes = b->chain_len();
+  uint16_t sent;
+  {
+    rt::SpinGuard g(s.tx_lk);
+    sent = nic_.tx_burst(s.index, &b, 1);
+  }
+  if (sent == 0) {
+    NetCounters::inc(c.tx_ring_full);
+    BufPool::release(b);
+    return;
+  }
+  NetCounters::inc(c.tx_frames);
+  NetCounters::inc(c.tx_bytes, bytes);
 }
 
 Ipv4Addr SlipStack::next_hop(Ipv4Addr dst) const noexcept {
@@ -155,14 +240,13 @@ Ipv4Addr SlipStack::next_hop(Ipv4Addr dst) const noexcept {
   return cfg_.gateway;  // zero when there is no default route
 }
 
-void SlipStack::ip_output(PacketBuf* b, Ipv4Addr dst, uint8_t proto, bool ect) noexcept {
+void SlipStack::ip_output(Shard* s, PacketBuf* b, Ipv4Addr dst, uint8_t proto, bool ect) noexcept {
   Ipv4Tx tx;
   tx.src = cfg_.ip;
   tx.dst = dst;
   tx.proto = proto;
   tx.tos = ect ? 0x02 : 0;  // ECT(0)
-  uint16_t id = ip_id_.fetch_add(1, std::memory_order_relaxed);
-  if (!push_ipv4(*b, tx, id, caps_.tx_ip_csum)) {
+  if (!push_ipv4(*b, tx, t_ip_id, caps_.tx_ip_csum)) {
     ctr().drop(Drop::kNoBuffer);
     BufPool::release(b);
     return;
@@ -175,37 +259,38 @@ void SlipStack::ip_output(PacketBuf* b, Ipv4Addr dst, uint8_t proto, bool ect) n
   }
   MacAddr dmac = MacAddr::broadcast();
   if (!hop.is_broadcast()) {
-    arp_lk_.lock();
-    ArpEntry& e = arp_[hop.v];
     const uint64_t now = now_ns();
-    if (!(e.resolved && (e.permanent || now < e.expires))) {
-      const bool first = e.pending.empty() && e.retries == 0;
-      if (e.pending.size() < kArpPending) {
-        e.pending.push_back(b);
-      } else {
-        NetCounters::inc(ctr().tx_arp_pending_drops);
-        BufPool::release(b);
+    bool refresh = false;
+    if (!arp_.lookup(hop, now, &dmac, &refresh)) {
+      b->rx_queue = s ? s->index : local_shard().index;  // where it leaves once resolved
+      switch (arp_.queue(hop, b, now, &dmac)) {
+        case NeighborTable::Queued::kFirst:
+          arp_request(s, hop);
+          return;
+        case NeighborTable::Queued::kQueued:
+          return;
+        case NeighborTable::Queued::kDropped:
+        case NeighborTable::Queued::kFull:
+          NetCounters::inc(ctr().tx_arp_pending_drops);
+          return;
+        case NeighborTable::Queued::kResolved:
+          break;
       }
-      if (first) {
-        e.retries = 1;
-        e.next_retry = now + cfg_.arp_retry_ns;
-      }
-      arp_lk_.unlock();
-      if (first) arp_request(hop);
-      return;
+    } else if (refresh) {
+      arp_request(s, hop);
     }
-    dmac = e.mac;
-    arp_lk_.unlock();
   }
   if (!push_ether(*b, dmac, mac_, kEtherTypeIpv4) || !pad_to_min_frame(*b)) {
     ctr().drop(Drop::kNoBuffer);
     BufPool::release(b);
     return;
   }
-  transmit(b);
+  transmit(s, b);
 }
 
-void SlipStack::arp_request(Ipv4Addr target) noexcept {
+// ---- ARP ---------------------------------------------------------------------------
+
+void SlipStack::arp_request(Shard* s, Ipv4Addr target) noexcept {
   PacketBuf* b = alloc();
   if (!b) return;
   if (!build_arp_request(*b, mac_, cfg_.ip, target) || !pad_to_min_frame(*b)) {
@@ -213,75 +298,54 @@ void SlipStack::arp_request(Ipv4Addr target) noexcept {
     return;
   }
   NetCounters::inc(ctr().arp_requests_sent);
-  transmit(b);
+  transmit(s, b);
 }
 
-// Records ip -> mac and releases the packets that waited for it.
-void SlipStack::arp_learn(Ipv4Addr ip, MacAddr mac, bool create) noexcept {
-  std::vector<PacketBuf*> ready;
-  arp_lk_.lock();
-  auto it = arp_.find(ip.v);
-  if (it == arp_.end() && !create) {
-    arp_lk_.unlock();
-    return;
-  }
-  ArpEntry& e = it != arp_.end() ? it->second : arp_[ip.v];
-  if (!e.permanent) {
-    e.mac = mac;
-    e.resolved = true;
-    e.expires = now_ns() + cfg_.arp_timeout_ns;
-    e.retries = 0;
-  }
-  ready.swap(e.pending);
-  e.pending.reserve(kArpPending);
-  const MacAddr to = e.mac;
-  arp_lk_.unlock();
-  for (PacketBuf* b : ready) {
-    if (!push_ether(*b, to, mac_, kEtherTypeIpv4) || !pad_to_min_frame(*b)) {
+// Records ip -> mac and sends the frames that waited for it, each on the
+// queue it was built for (a connection's frames stay on its home queue).
+void SlipStack::arp_learn(Shard* s, Ipv4Addr ip, MacAddr mac, bool create) noexcept {
+  NeighborTable::Ready ready;
+  const size_t n = arp_.learn(ip, mac, create, now_ns(), ready);
+  for (size_t i = 0; i < n; i++) {
+    PacketBuf* b = ready[i];
+    if (!push_ether(*b, mac, mac_, kEtherTypeIpv4) || !pad_to_min_frame(*b)) {
       BufPool::release(b);
       continue;
     }
-    transmit(b);
+    const uint16_t q = b->rx_queue < n_shards_ ? b->rx_queue : 0;
+    if (s && s->index == q) transmit(s, b);
+    else send_on(shards_[q], b);
   }
 }
 
-void SlipStack::arp_tick(uint64_t now) noexcept {
-  std::vector<Ipv4Addr> retry;
-  std::vector<PacketBuf*> dead;
-  arp_lk_.lock();
-  for (auto& [ip, e] : arp_) {
-    if (e.pending.empty() || e.resolved || now < e.next_retry) continue;
-    if (e.retries >= cfg_.arp_max_retries) {
-      dead.insert(dead.end(), e.pending.begin(), e.pending.end());
-      e.pending.clear();
-      e.retries = 0;
-      continue;
-    }
-    e.retries++;
-    e.next_retry = now + cfg_.arp_retry_ns;
-    retry.push_back(Ipv4Addr(ip));
-  }
-  arp_lk_.unlock();
+// Retries and expiries of ARP requests, every 10 ms, by whichever shard's
+// housekeeping comes first.
+void SlipStack::arp_tick(Shard& s, uint64_t now) noexcept {
+  uint64_t due = next_arp_tick_.load(std::memory_order_relaxed);
+  if (now < due || !next_arp_tick_.compare_exchange_strong(due, now + kArpTickNs, std::memory_order_relaxed)) return;
+  thread_local std::vector<Ipv4Addr> retry;
+  thread_local std::vector<PacketBuf*> dead;
+  retry.clear();
+  dead.clear();
+  arp_.tick(now, retry, dead);
   for (PacketBuf* b : dead) {
     NetCounters::inc(ctr().tx_arp_pending_drops);
     BufPool::release(b);
   }
-  for (Ipv4Addr ip : retry) arp_request(ip);
+  for (Ipv4Addr ip : retry) arp_request(&s, ip);
 }
 
-void SlipStack::rx_arp(PacketBuf* b, const ArpPacket& a) noexcept {
+void SlipStack::rx_arp(Shard& s, PacketBuf* b, const ArpPacket& a) noexcept {
   const bool for_us = a.tpa() == cfg_.ip;
-  if (!a.spa().is_zero()) arp_learn(a.spa(), a.sha, for_us);  // RFC 826: merge, add if for us
+  if (!a.spa().is_zero()) arp_learn(&s, a.spa(), a.sha, for_us);  // RFC 826: merge, add if for us
   if (a.op() == kArpOpRequest && for_us) {
     const MacAddr req_mac = a.sha;
     const Ipv4Addr req_ip = a.spa();
-    const uint16_t queue = b->rx_queue;
     BufPool::release(b);
     if (PacketBuf* r = alloc()) {
-      r->rx_queue = queue;
       if (build_arp_reply(*r, mac_, cfg_.ip, req_mac, req_ip) && pad_to_min_frame(*r)) {
         NetCounters::inc(ctr().arp_replies_sent);
-        transmit(r);
+        transmit(&s, r);
       } else {
         BufPool::release(r);
       }
@@ -292,13 +356,15 @@ void SlipStack::rx_arp(PacketBuf* b, const ArpPacket& a) noexcept {
   BufPool::release(b);
 }
 
-void SlipStack::rx_icmp(PacketBuf* b, const RxFrame& f) noexcept {
+// ---- receive -----------------------------------------------------------------------
+
+void SlipStack::rx_icmp(Shard& s, PacketBuf* b, const RxFrame& f) noexcept {
   const bool echo = f.icmp.hdr->type == kIcmpEchoRequest && !b->next;  // f points into b: read it first
   if (echo && caps_.rx_readonly && !(b = writable_copy(b))) return;
   if (echo && icmp_echo_reply_in_place(*b, mac_, cfg_.ip)) {
     NetCounters::inc(ctr().icmp_echo_replies);
     b->offload_flags = 0;
-    transmit(b);
+    transmit(&s, b);
     return;
   }
   ctr().drop(Drop::kIcmpType);
@@ -319,7 +385,7 @@ PacketBuf* SlipStack::writable_copy(PacketBuf* b) noexcept {
   return c;
 }
 
-void SlipStack::send_port_unreachable(const RxFrame& f) noexcept {
+void SlipStack::send_port_unreachable(Shard& s, const RxFrame& f) noexcept {
   // RFC 1122 §3.2.2: never about broadcasts.
   if (f.ip.hdr->dst() != cfg_.ip) return;
   PacketBuf* b = alloc();
@@ -329,35 +395,31 @@ void SlipStack::send_port_unreachable(const RxFrame& f) noexcept {
     BufPool::release(b);
     return;
   }
-  ip_output(b, f.ip.hdr->src(), kIpProtoIcmp);
+  ip_output(&s, b, f.ip.hdr->src(), kIpProtoIcmp);
 }
 
-void SlipStack::rx_udp(PacketBuf* b, const RxFrame& f) noexcept {
-  const uint16_t port = f.udp.hdr->dport();
-  tab_lk_.lock();
-  UdpSock* s = udp_[port];
-  if (!s) {
-    tab_lk_.unlock();
+// The socket is looked up without a lock: it leaves the table before
+// synchronize_pollers() and is freed only after it, so it outlives this poll.
+void SlipStack::rx_udp(Shard& s, PacketBuf* b, const RxFrame& f) noexcept {
+  UdpSock* sock = udp_[f.udp.hdr->dport()].load(std::memory_order_seq_cst);
+  if (!sock) {
     ctr().drop(Drop::kUdpNoPort);
-    send_port_unreachable(f);
+    send_port_unreachable(s, f);
     BufPool::release(b);
     return;
   }
   const Endpoint from{f.ip.hdr->src(), f.udp.hdr->sport()};
   b->adj(static_cast<size_t>(f.udp.payload - b->data));
   b->len = f.udp.payload_len;
-  if (s->serves()) {
-    s->enter();  // under tab_lk_: the socket now outlives the call
-    tab_lk_.unlock();
-    s->call_and_leave(b->data, b->len, from);  // one call at a time, even with several receive queues
+  if (sock->serves()) {
+    sock->call(b->data, b->len, from);
     BufPool::release(b);
     return;
   }
-  s->deliver(b, from);  // under tab_lk_: the socket cannot be unbound meanwhile
-  tab_lk_.unlock();
+  sock->deliver(b, from);
 }
 
-void SlipStack::rx_frame(PacketBuf* b, uint64_t now) noexcept {
+void SlipStack::rx_frame(Shard& s, PacketBuf* b, uint64_t now) noexcept {
   NetCounters& c = ctr();
   NetCounters::inc(c.rx_frames);
   NetCounters::inc(c.rx_bytes, b->len);
@@ -380,7 +442,7 @@ void SlipStack::rx_frame(PacketBuf* b, uint64_t now) noexcept {
     return;
   }
   if (f.arp) {
-    rx_arp(b, *f.arp);
+    rx_arp(s, b, *f.arp);
     return;
   }
   const Ipv4Addr ipdst = f.ip.hdr->dst();
@@ -389,15 +451,16 @@ void SlipStack::rx_frame(PacketBuf* b, uint64_t now) noexcept {
     BufPool::release(b);
     return;
   }
+  const IpRxScope ip_rx;  // from here on no stack-wide lock (StackLock counts any)
   switch (f.ip.hdr->proto) {
     case kIpProtoIcmp:
-      rx_icmp(b, f);
+      rx_icmp(s, b, f);
       return;
     case kIpProtoUdp:
-      rx_udp(b, f);
+      rx_udp(s, b, f);
       return;
     case kIpProtoTcp:
-      rx_tcp(b, f, now);
+      rx_tcp(s, b, f, now);
       return;
     default:
       c.drop(Drop::kIpProto);
@@ -405,49 +468,92 @@ void SlipStack::rx_frame(PacketBuf* b, uint64_t now) noexcept {
   }
 }
 
-void SlipStack::housekeeping(uint64_t now) noexcept {
-  run_timers(now);
-  if (now >= next_arp_tick_.load(std::memory_order_relaxed)) {
-    arp_tick(now);
-    next_arp_tick_.store(now + 10'000'000, std::memory_order_relaxed);
-  }
-  reap();
+// ---- polling -----------------------------------------------------------------------
+
+void SlipStack::housekeeping(Shard& s, uint64_t now) noexcept {
+  run_timers(s, now);
+  arp_tick(s, now);
+  reap(s);
 }
 
-// Kthread k polls receive queue k first (with RSS the NIC keeps each flow on
-// one queue, so its segments meet its state on one core), then any other
-// queue no kthread is polling, so a queue whose kthread is parked or busy is
-// not left behind.
-unsigned SlipStack::poll(unsigned kthread) noexcept {
-  const uint64_t now = now_ns();
-  unsigned n = 0;
-  for (uint16_t i = 0; i < rx_queues_; i++) {
-    const uint16_t q = static_cast<uint16_t>((kthread + i) % rx_queues_);
-    if (!rxq_lk_[q].try_lock()) continue;
-    PacketBuf* bufs[kBurst];
-    const uint16_t got = nic_.rx_burst(q, bufs, kBurst);
-    if (got) {  // an idle poll skips the batch's bookkeeping
-      begin_rx_batch();
-      for (uint16_t j = 0; j < got; j++) rx_frame(bufs[j], now);
-      flush_rx_batch(now);
+// Whether another kthread is inside a burst right now: sampled, to show
+// that receive paths run side by side.
+void SlipStack::note_concurrency(Shard& s, unsigned kthread) noexcept {
+  ShardCounters::inc(s.ctr.sampled);
+  for (unsigned k = 0; k < n_kthreads_ && k < 64; k++)
+    if (k != kthread && g_in_rx[k].on.load(std::memory_order_relaxed)) {
+      ShardCounters::inc(s.ctr.concurrent);
+      return;
     }
-    // Housekeeping goes with queue 0, right after its frames and with the
-    // same clock reading: with one queue, timers never run beside the
-    // receive path, so a connection sees its time only move forward.
-    if (q == 0) housekeeping(now);
-    rxq_lk_[q].unlock();
-    n += got;
+}
+
+unsigned SlipStack::run_shard(Shard& s, unsigned kthread) noexcept {
+  const uint64_t now = now_ns();  // read under the lock: the shard's time only moves forward
+  const bool own = s.owner == kthread;
+  RxContext& cx = t_rx;
+  cx.stack = this;
+  cx.shard = &s;
+  PacketBuf* bufs[kBurst];
+  const uint16_t got = nic_.rx_burst(s.index, bufs, kBurst);
+  if (got) {
+    std::atomic<bool>& in_rx = g_in_rx[kthread % 64].on;
+    in_rx.store(true, std::memory_order_relaxed);
+    if (++s.bursts % kSampleEvery == 0) note_concurrency(s, kthread);
+    ShardCounters::inc(s.ctr.rx_bursts);
+    ShardCounters::inc(s.ctr.rx_frames, got);
+    if (!own) ShardCounters::inc(s.ctr.rx_stolen, got);
+    cx.batching = true;
+    for (uint16_t j = 0; j < got; j++) rx_frame(s, bufs[j], now);
+    flush_rx_batch(now);
+    in_rx.store(false, std::memory_order_relaxed);
   }
-  flush_tx();
+  housekeeping(s, now);
+  flush_tx(s);
+  cx.shard = nullptr;
+  s.lk.unlock();
+  if (cx.n_foreign) run_foreign();
+  return got;
+}
+
+// Kthread k polls the shards it owns (k, k + kthreads, ...), then those of
+// owners that are parked or have not polled for steal_after_ns: a queue whose
+// kthread is asleep or stuck in a long uthread is not left behind, and in
+// steady state every kthread polls only its own.
+unsigned SlipStack::poll(unsigned kthread) noexcept {
+  unsigned n = 0;
+  const uint64_t now = now_ns();
+  for (unsigned i = kthread; i < n_shards_; i += n_kthreads_) {
+    Shard& s = shards_[i];
+    // Stamped before the lock: an owner that finds a stealer inside is still
+    // attending to its queue, and the stealer should leave it be.
+    if (now - s.stamped_ns >= kStampNs) {
+      s.polled_ns.store(now, std::memory_order_relaxed);
+      s.stamped_ns = now;
+    }
+    if (s.lk.try_lock()) n += run_shard(s, kthread);
+  }
+  for (uint16_t i = 0; i < n_shards_; i++) {
+    Shard& s = shards_[i];
+    if (s.owner == kthread || s.polled_ns.load(std::memory_order_relaxed) + cfg_.steal_after_ns > now) continue;
+    if (s.lk.try_lock()) n += run_shard(s, kthread);
+  }
   return n;
+}
+
+// Its queues are free for the taking until it polls again.
+void SlipStack::parking(unsigned kthread) noexcept {
+  for (unsigned i = kthread; i < n_shards_; i += n_kthreads_) {
+    shards_[i].polled_ns.store(0, std::memory_order_relaxed);
+    shards_[i].stamped_ns = 0;
+  }
 }
 
 uint64_t SlipStack::max_park_ns() const noexcept {
   if (rx_fd_ < 0) return cfg_.max_park_ns;
   // Frames wake us; only the stack's own clocks (TCP timers, ARP ageing and
   // retries) must still be kept.
-  const uint64_t due = std::min(next_timer_.load(std::memory_order_relaxed),
-                                next_arp_tick_.load(std::memory_order_relaxed));
+  uint64_t due = next_arp_tick_.load(std::memory_order_relaxed);
+  for (uint16_t i = 0; i < n_shards_; i++) due = std::min(due, shards_[i].next_timer.load(std::memory_order_relaxed));
   const uint64_t now = now_ns();
   return due > now ? due - now : 0;
 }

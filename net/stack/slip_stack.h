@@ -1,37 +1,22 @@
-// The slip stack's internals: receive dispatch, ARP, routing and transmit,
-// the socket tables, and the TCP timer heap. Not API.
+// The slip stack's internals: per-queue shards (shard.h), receive dispatch,
+// ARP, routing and transmit, the port tables. Not API.
 #pragma once
 
 #include <atomic>
-#include <deque>
 #include <memory>
-#include <unordered_map>
 #include <vector>
 
 #include "net/proto/rx.h"
+#include "net/stack/neighbor.h"
+#include "net/stack/shard.h"
+#include "net/stack/stack_lock.h"
 #include "slip/net/stack.h"
 #include "slip/runtime/poll.h"
-#include "slip/runtime/spinlock.h"
 
 namespace slip::net::stack {
 
 class UdpSock;
-class TcpCore;
 class TcpListenSock;
-
-// A connection's 4-tuple, the key of the TCP table.
-struct FlowKey {
-  Endpoint local, remote;
-  friend bool operator==(const FlowKey&, const FlowKey&) = default;
-};
-struct FlowHash {
-  size_t operator()(const FlowKey& k) const noexcept {
-    uint64_t h = (uint64_t{k.remote.ip.v} << 32) ^ (uint64_t{k.remote.port} << 16) ^ k.local.port;
-    h ^= uint64_t{k.local.ip.v} * 0x9E3779B97F4A7C15ull;
-    h ^= h >> 29;
-    return static_cast<size_t>(h * 0xBF58476D1CE4E5B9ull);
-  }
-};
 
 class SlipStack final : public Stack, public rt::Poller {
  public:
@@ -45,7 +30,11 @@ class SlipStack final : public Stack, public rt::Poller {
   Result<std::unique_ptr<TcpConn>> tcp_dial(Endpoint remote, uint64_t deadline) override;
   Ipv4Addr ip() const override { return cfg_.ip; }
   void counters(NetCounters& out) const override;
+  bool kthread_counters(unsigned k, NetCounters& out) const override;
+  std::vector<QueueStats> queue_stats() const override;
 
+  // Kthread k polls the queues it owns, then any whose owner is parked or
+  // behind (StackConfig::steal_after_ns).
   unsigned poll(unsigned kthread) noexcept override;
   // With receive interrupts a parked kthread sleeps on the NIC until a frame
   // comes or the stack's next timer is due; without, it polls every
@@ -54,120 +43,107 @@ class SlipStack final : public Stack, public rt::Poller {
   bool can_block() const noexcept override { return rx_fd_ >= 0; }
   unsigned block(unsigned kthread, uint64_t timeout_ns) noexcept override;
   void interrupt() noexcept override;
+  void parking(unsigned kthread) noexcept override;
 
-  // For sockets.
+  // ---- for sockets
   const StackConfig& cfg() const noexcept { return cfg_; }
   MacAddr mac() const noexcept { return mac_; }
   NetCounters& ctr() noexcept;
   PacketBuf* alloc() noexcept;
   // A buffer for a TCP send queue (Nic::alloc_tx_data); nullptr when none is free.
   PacketBuf* alloc_send_data() noexcept;
-  // Prepends IPv4 and Ethernet to the L4 datagram in b and sends it to dst
-  // (resolving the next hop); takes b in every case.
-  void ip_output(PacketBuf* b, Ipv4Addr dst, uint8_t proto, bool ect = false) noexcept;
   bool tx_csum_offload() const noexcept { return caps_.tx_l4_csum; }
-  // The largest IP datagram one frame carries.
-  uint16_t mtu() const noexcept { return caps_.mtu; }
-  static constexpr uint16_t kMinMtu = 576;  // RFC 791: every host takes this
+  uint16_t mtu() const noexcept { return caps_.mtu; }  // the largest IP datagram one frame carries
+  static constexpr uint16_t kMinMtu = 576;             // RFC 791: every host takes this
   uint32_t new_iss(const FlowKey& k) noexcept;
 
-  // UDP table.
+  // Prepends IPv4 and Ethernet to the L4 datagram in b and sends it to dst,
+  // resolving the next hop; takes b in every case. With a shard (held by
+  // the caller) the frame joins its transmit burst; without, it leaves at
+  // once on the calling kthread's queue.
+  void ip_output(Shard* s, PacketBuf* b, Ipv4Addr dst, uint8_t proto, bool ect = false) noexcept;
+  // The shard this thread holds for this stack's receive path, if any (a
+  // udp_serve handler's send joins its burst).
+  Shard* rx_shard() const noexcept { return t_rx.stack == this ? t_rx.shard : nullptr; }
+  // Sends the frames the shard's holder queued (end of a poll or an application call).
+  void flush_tx(Shard& s) noexcept;
+  // Takes s's lock for an application call, counting a wait.
+  void lock_shard(Shard& s) noexcept;
+  Shard& shard(uint16_t i) noexcept { return shards_[i]; }
+  uint16_t n_shards() const noexcept { return n_shards_; }
+  // The shard an application call from this thread works on: its kthread's.
+  Shard& local_shard() noexcept;
+
+  // ---- port tables (stack_ports.cc), under the control lock
   void udp_unbind(uint16_t port) noexcept;
-  // With tab_lk_ held: port, or a free ephemeral port when 0; EADDRINUSE.
-  Result<uint16_t> udp_claim_port(uint16_t port) noexcept;
-  // With tab_lk_ held: the next port of the ephemeral range that free(port)
-  // accepts, round robin from the last one handed out; 0 when none is.
-  template <class Free>
-  uint16_t next_ephemeral(Free&& free) noexcept;
-  // TCP tables; the core lock is held by callers of timer_update.
-  // With tab_lk_ held: port, or a free ephemeral one when 0; EADDRINUSE.
-  Result<uint16_t> tcp_claim_listen_port(uint16_t port) noexcept;
   void tcp_unlisten(uint16_t port) noexcept;
-  bool tcp_insert(const FlowKey& k, std::shared_ptr<TcpCore> c) noexcept;
-  void tcp_reap(TcpCore* c) noexcept;          // remove once closed (done in poll)
-  void timer_update(TcpCore* c, uint64_t deadline) noexcept;
-  // Sends what transmit() queued; every application-side path that may emit ends with it.
-  void flush_tx() noexcept;
+
+  // ---- TCP (stack_tcp.cc)
+  // The shard a flow lives on: the queue the port steers its frames to.
+  uint16_t home_of(const FlowKey& k) const noexcept;
+  // With s locked: a closed connection leaves the table at the next housekeeping.
+  void tcp_reap(Shard& s, TcpCore* c) noexcept;
+  void timer_update(Shard& s, TcpCore* c, uint64_t deadline) noexcept;
 
  private:
   friend class TcpCore;
-  void rx_frame(PacketBuf* b, uint64_t now) noexcept;
-  // Around one receive burst: TCP segments hold back their sending until
-  // the flush (see RxBatch in stack_tcp.cc).
-  void begin_rx_batch() noexcept;
+  // One pass over shard s, whose lock the caller took: a receive burst, its
+  // housekeeping, its transmit burst; then the segments it found for other
+  // shards, each under its own shard's lock. Unlocks s.
+  unsigned run_shard(Shard& s, unsigned kthread) noexcept;
+  void run_foreign() noexcept;
+  void rx_frame(Shard& s, PacketBuf* b, uint64_t now) noexcept;
   void flush_rx_batch(uint64_t now) noexcept;
-  void rx_arp(PacketBuf* b, const proto::ArpPacket& a) noexcept;
-  void rx_icmp(PacketBuf* b, const proto::RxFrame& f) noexcept;
+  void rx_arp(Shard& s, PacketBuf* b, const proto::ArpPacket& a) noexcept;
+  void rx_icmp(Shard& s, PacketBuf* b, const proto::RxFrame& f) noexcept;
   // b's bytes in a buffer of our own (b released); nullptr when none is free.
   PacketBuf* writable_copy(PacketBuf* b) noexcept;
-  void rx_udp(PacketBuf* b, const proto::RxFrame& f) noexcept;
-  void rx_tcp(PacketBuf* b, const proto::RxFrame& f, uint64_t now) noexcept;
-  void send_rst(const proto::RxFrame& f) noexcept;
-  void send_port_unreachable(const proto::RxFrame& f) noexcept;
-  void transmit(PacketBuf* b) noexcept;
-  void arp_learn(Ipv4Addr ip, MacAddr mac, bool create) noexcept;
-  void arp_request(Ipv4Addr target) noexcept;
-  void arp_tick(uint64_t now) noexcept;
-  void run_timers(uint64_t now) noexcept;
-  void reap() noexcept;
-  // Timers, ARP ageing and reaping, with queue 0's lock held.
-  void housekeeping(uint64_t now) noexcept;
+  void rx_udp(Shard& s, PacketBuf* b, const proto::RxFrame& f) noexcept;
+  void rx_tcp(Shard& s, PacketBuf* b, const proto::RxFrame& f, uint64_t now) noexcept;
+  void tcp_new_flow(Shard& s, PacketBuf* b, const proto::RxFrame& f, const FlowKey& k, uint64_t now) noexcept;
+  void send_rst(Shard& s, const proto::RxFrame& f) noexcept;
+  void send_port_unreachable(Shard& s, const proto::RxFrame& f) noexcept;
+  void transmit(Shard* s, PacketBuf* b) noexcept;
+  void send_now(PacketBuf* b) noexcept;
+  void send_on(Shard& s, PacketBuf* b) noexcept;
+  void arp_request(Shard* s, Ipv4Addr target) noexcept;
+  void arp_learn(Shard* s, Ipv4Addr ip, MacAddr mac, bool create) noexcept;
+  void arp_tick(Shard& s, uint64_t now) noexcept;
+  void housekeeping(Shard& s, uint64_t now) noexcept;
+  void run_timers(Shard& s, uint64_t now) noexcept;
+  void reap(Shard& s) noexcept;
+  void heap_fix(Shard& s, size_t i) noexcept;
+  void heap_remove(Shard& s, TcpCore* c) noexcept;
+  void note_concurrency(Shard& s, unsigned kthread) noexcept;
   Ipv4Addr next_hop(Ipv4Addr dst) const noexcept;
+  template <class Free>
+  uint16_t next_ephemeral(Free&& free) noexcept;
+  Result<uint16_t> udp_claim_port(uint16_t port) noexcept;
+  Result<uint16_t> tcp_claim_listen_port(uint16_t port) noexcept;
 
   Nic& nic_;
   StackConfig cfg_;
   NicCaps caps_;
   MacAddr mac_;
+  uint16_t n_shards_ = 1;
+  unsigned n_kthreads_ = 1;
+  std::unique_ptr<Shard[]> shards_;
   std::vector<std::unique_ptr<NetCounters>> ctrs_;  // [0]: foreign threads, [i+1]: kthread i
-  // Each receive queue is polled by one kthread at a time (its own lock).
-  // Housekeeping runs under queue 0's: one at a time is also what keeps a
-  // core alive while run_timers() calls it.
-  std::unique_ptr<rt::SpinLock[]> rxq_lk_;
-  uint16_t rx_queues_ = 1;
-  // Frames wait per transmit queue and leave in bursts. A frame goes out on
-  // the queue in its rx_queue field: a connection answers on the queue its
-  // segments arrive on, which keeps a flow on one queue where the port
-  // steers by what it saw sent (net_tap's kernel side does).
-  struct TxBatch {
-    rt::SpinLock lk;
-    PacketBuf* q[kBurst] = {};
-    uint16_t n = 0;
-    std::atomic<bool> queued{false};  // n > 0, readable without the lock
-  };
-  std::unique_ptr<TxBatch[]> txb_;
-  uint16_t tx_queues_ = 1;
-  void flush_tx_locked(uint16_t q) noexcept;
-  std::atomic<uint16_t> ip_id_{1};
   uint64_t iss_secret_;
-
-  struct ArpEntry {
-    MacAddr mac;
-    bool resolved = false, permanent = false;
-    uint64_t expires = 0, next_retry = 0;
-    uint32_t retries = 0;
-    std::vector<PacketBuf*> pending;  // capacity reserved once; at most kArpPending
-  };
-  static constexpr size_t kArpPending = 8;
-  rt::SpinLock arp_lk_;
-  std::unordered_map<uint32_t, ArpEntry> arp_;
-  std::atomic<uint64_t> next_arp_tick_{0};
-
   int rx_fd_ = -1;    // the NIC's rx_wait_fd(): -1 without receive interrupts
   int wake_fd_ = -1;  // eventfd: interrupt() ends a block()
 
-  rt::SpinLock tab_lk_;  // guards the socket tables below
-  std::vector<UdpSock*> udp_;                     // by port
-  std::vector<TcpListenSock*> listeners_;         // by port
-  std::unordered_map<FlowKey, std::shared_ptr<TcpCore>, FlowHash> conns_;
-  std::vector<TcpCore*> dead_;
-  std::atomic<bool> any_dead_{false};  // dead_ is not empty, readable without tab_lk_
-  uint16_t next_ephemeral_;
+  std::atomic<uint64_t> rx_stack_locks_{0};
+  StackLock ctl_lk_{rx_stack_locks_};  // the port tables and the ephemeral cursor
+  StackLock arp_lk_{rx_stack_locks_};
+  NeighborTable arp_;
+  std::atomic<uint64_t> next_arp_tick_{0};
 
-  rt::SpinLock tmr_lk_;  // TCP timer heap: cores by next deadline
-  std::vector<TcpCore*> tmr_heap_;
-  std::atomic<uint64_t> next_timer_{UINT64_MAX};  // the heap's top deadline, for max_park_ns
-  void heap_fix(size_t i) noexcept;
-  void heap_remove(TcpCore* c) noexcept;
+  // By port, looked up lock-free on the receive path: a socket leaves its
+  // slot before synchronize_pollers() and only then is freed.
+  std::unique_ptr<std::atomic<UdpSock*>[]> udp_;
+  std::unique_ptr<std::atomic<TcpListenSock*>[]> listeners_;
+  std::atomic<uint32_t> next_ephemeral_{0};  // the next port dial or bind tries, from a random start
 };
 
 }  // namespace slip::net::stack

@@ -55,11 +55,7 @@ using namespace proto;
 
 UdpSock::~UdpSock() {
   st_->udp_unbind(port_);
-  // A handler that entered before the unbind finishes first (on a kthread's poll).
-  while (calls_.load(std::memory_order_acquire) != 0) {
-    if (rt::in_uthread()) rt::yield();
-    else __builtin_ia32_pause();
-  }
+  rt::synchronize_pollers();  // a receive path that found it in the table is done with it
   for (Dgram& d : q_) BufPool::release(d.buf);
 }
 
@@ -72,18 +68,8 @@ void UdpSock::deliver(PacketBuf* b, Endpoint from) noexcept {
     return;
   }
   q_.push_back({b, from});
-  readers_.wake_one();
+  readers_.wake_one();  // the socket outlives this call (~UdpSock waits out the poll)
   lk_.unlock();
-}
-
-void UdpSock::call_and_leave(const uint8_t* p, size_t len, Endpoint from) noexcept {
-  {
-    // Receive queues are polled in parallel; a service's handler still runs
-    // one call at a time (its contract), so a second caller waits here.
-    rt::SpinGuard g(call_lk_);
-    handler_(p, len, from, *svc_);
-  }
-  calls_.fetch_sub(1, std::memory_order_acq_rel);
 }
 
 Result<size_t> UdpSock::read_from(void* buf, size_t len, Endpoint* from, uint64_t deadline) {
@@ -110,6 +96,8 @@ Result<size_t> UdpSock::read_from(void* buf, size_t len, Endpoint* from, uint64_
   return n;
 }
 
+// From a handler on the receive path the datagram joins that shard's
+// transmit burst; from a uthread it leaves at once on its kthread's queue.
 Result<size_t> UdpSock::write_to(const void* buf, size_t len, Endpoint to) {
   if (len > size_t{st_->mtu()} - 28) return err(EMSGSIZE);  // no fragmentation: one frame, less IP and UDP headers
   PacketBuf* b = st_->alloc();
@@ -124,19 +112,26 @@ Result<size_t> UdpSock::write_to(const void* buf, size_t len, Endpoint to) {
     BufPool::release(b);
     return err(ENOBUFS);
   }
-  st_->ip_output(b, to.ip, kIpProtoUdp);
-  st_->flush_tx();
+  st_->ip_output(st_->rx_shard(), b, to.ip, kIpProtoUdp);
   return len;
 }
 
 // ---- TCP connections -----------------------------------------------------------
 
-TcpCore::TcpCore(SlipStack* st, const FlowKey& key) : st_(st), key_(key), tcb_(st->cfg().tcp, &TcpCore::emit, this) {
+TcpCore::TcpCore(SlipStack* st, Shard* home, const FlowKey& key)
+    : st_(st), home_(home), key_(key), tcb_(st->cfg().tcp, &TcpCore::emit, this) {
   tcb_.set_send_buffers([](void* s) { return static_cast<SlipStack*>(s)->alloc_send_data(); }, st,
                         !st->tx_csum_offload());
 }
 
 TcpCore::~TcpCore() = default;
+
+void TcpCore::lock() noexcept { st_->lock_shard(*home_); }
+
+void TcpCore::unlock() noexcept {
+  st_->flush_tx(*home_);
+  home_->lk.unlock();
+}
 
 void TcpCore::emit(void* ctx, const tcp::OutSeg& seg) {
   auto* self = static_cast<TcpCore*>(ctx);
@@ -193,13 +188,15 @@ void TcpCore::emit(void* ctx, const tcp::OutSeg& seg) {
   tx.window = seg.wnd;
   tx.opts = opts;
   tx.opts_len = (seg.flags & tcp::kSyn) ? write_syn_options(opts, o) : write_data_options(opts, o);
-  b->rx_queue = self->queue_.load(std::memory_order_relaxed);
   const bool offload = st->tx_csum_offload();
   if (!push_tcp(*b, tx, offload, by_ref && !offload ? &whole.sum : nullptr)) {
     BufPool::release(b);
     return;
   }
-  st->ip_output(b, tx.dst.ip, kIpProtoTcp, seg.ect);
+  // Out on the home queue: receive and transmit of a flow stay on one
+  // kthread's queues, and a port that follows the queue it hears a flow on
+  // (net_tap's kernel side) steers the flow's frames there.
+  st->ip_output(self->home_, b, tx.dst.ip, kIpProtoTcp, seg.ect);
 }
 
 void TcpCore::after(uint64_t now) noexcept {
@@ -219,106 +216,96 @@ void TcpCore::after(uint64_t now) noexcept {
     }
     if (svc_) serve(ev, now);
   }
-  st_->timer_update(this, tcb_.next_deadline());
+  st_->timer_update(*home_, this, tcb_.next_deadline());
   if (tcb_.state() == tcp::State::kClosed && !reaped_) {
     reaped_ = true;
-    st_->tcp_reap(this);
+    st_->tcp_reap(*home_, this);
   }
 }
 
 void TcpCore::input(const tcp::InSeg& seg, uint64_t now) noexcept {
-  rt::SpinGuard g(lk_);
   tcb_.input(seg, now);
   after(now);
 }
 
-void TcpCore::input_batched(const tcp::InSeg& seg, uint64_t now) noexcept {
-  rt::SpinGuard g(lk_);
-  tcb_.input(seg, now, true);
-}
+void TcpCore::input_batched(const tcp::InSeg& seg, uint64_t now) noexcept { tcb_.input(seg, now, true); }
 
 void TcpCore::flush_input(uint64_t now) noexcept {
-  rt::SpinGuard g(lk_);
   tcb_.flush(now);
   after(now);
 }
 
 void TcpCore::accept_syn(const tcp::InSeg& syn, uint64_t now) noexcept {
-  rt::SpinGuard g(lk_);
   tcb_.accept_syn(syn, now, st_->new_iss(key_));
   after(now);
 }
 
-void TcpCore::detach_parent() noexcept {
-  rt::SpinGuard g(lk_);
+void TcpCore::detach_parent(uint64_t now) noexcept {
   if (!parent_) return;
   parent_ = nullptr;
-  tcb_.abort(now_ns());  // the listener is gone: refuse the half-open connection
-  after(now_ns());
-  st_->flush_tx();
+  tcb_.abort(now);  // the listener is gone: refuse the half-open connection
+  after(now);
 }
 
 void TcpCore::on_timer(uint64_t now) noexcept {
-  rt::SpinGuard g(lk_);
   tcb_.on_tick(now);
   after(now);
 }
 
 Result<bool> TcpCore::connect(uint64_t deadline) {
-  lk_.lock();
+  lock();
   tcb_.connect(now_ns(), st_->new_iss(key_));
   after(now_ns());
-  st_->flush_tx();
+  st_->flush_tx(*home_);
   for (;;) {
     const tcp::State s = tcb_.state();
     if (s == tcp::State::kEstablished || s == tcp::State::kCloseWait) {
-      lk_.unlock();
+      unlock();
       return true;
     }
     if (s == tcp::State::kClosed) {
       const int e = tcb_.error() ? tcb_.error() : ECONNREFUSED;
-      lk_.unlock();
+      unlock();
       return err(e);
     }
-    if (deadline == kNoDeadline) writers_.wait(lk_);
-    else if (!writers_.wait_until(lk_, deadline)) {
-      lk_.lock();
+    if (deadline == kNoDeadline) writers_.wait(home_->lk);
+    else if (!writers_.wait_until(home_->lk, deadline)) {
+      lock();
       tcb_.abort(now_ns());
       after(now_ns());
-      st_->flush_tx();
-      lk_.unlock();
+      unlock();
       return err(ETIMEDOUT);
     }
-    lk_.lock();
+    lock();
   }
 }
 
-// The receive wait behind read and read_inplace: with lk_ held, take()
+// The receive wait behind read and read_inplace: with the lock held, take()
 // moves bytes out of the Tcb; the caller parks while there is nothing.
 template <class Take>
 Result<TcpConn::InplaceRead> TcpCore::receive(uint64_t deadline, bool zero_len, Take take) {
-  lk_.lock();
+  lock();
   for (;;) {
     if (tcb_.readable() > 0 || zero_len) {
       const size_t n = take();
       after(now_ns());
-      st_->flush_tx();
-      lk_.unlock();
+      unlock();
       return TcpConn::InplaceRead{n, false};
     }
     if (tcb_.peer_finished()) {
-      lk_.unlock();
+      unlock();
       return TcpConn::InplaceRead{0, true};
     }
     if (tcb_.state() == tcp::State::kClosed) {
       const int e = tcb_.error();
-      lk_.unlock();
+      unlock();
       if (e) return err(e);
       return TcpConn::InplaceRead{0, true};
     }
-    if (deadline == kNoDeadline) readers_.wait(lk_);
-    else if (!readers_.wait_until(lk_, deadline)) return err(ETIMEDOUT);
-    lk_.lock();
+    st_->flush_tx(*home_);
+    if (deadline == kNoDeadline) readers_.wait(home_->lk);
+    else if (!readers_.wait_until(home_->lk, deadline)) return err(ETIMEDOUT);
+    lock();
   }
 }
 
@@ -333,53 +320,53 @@ Result<TcpConn::InplaceRead> TcpCore::read_inplace(TcpConn::InplaceFn fn, void* 
 }
 
 Result<size_t> TcpCore::write(const void* buf, size_t len, uint64_t deadline) {
-  lk_.lock();
+  lock();
   for (;;) {
     const tcp::State s = tcb_.state();
     if (s == tcp::State::kClosed || !(s == tcp::State::kEstablished || s == tcp::State::kCloseWait)) {
       const int e = tcb_.error() ? tcb_.error() : EPIPE;
-      lk_.unlock();
+      unlock();
       return err(e);
     }
     const uint64_t now = now_ns();
     const size_t n = tcb_.write(static_cast<const uint8_t*>(buf), len, now);
     after(now);  // also when nothing fit: a write short of packet buffers armed a retry timer
     if (n > 0 || len == 0) {
-      st_->flush_tx();
-      lk_.unlock();
+      unlock();
       return n;
     }
-    if (deadline == kNoDeadline) writers_.wait(lk_);
-    else if (!writers_.wait_until(lk_, deadline)) return err(ETIMEDOUT);
-    lk_.lock();
+    st_->flush_tx(*home_);
+    if (deadline == kNoDeadline) writers_.wait(home_->lk);
+    else if (!writers_.wait_until(home_->lk, deadline)) return err(ETIMEDOUT);
+    lock();
   }
 }
 
 void TcpCore::shutdown() noexcept {
-  rt::SpinGuard g(lk_);
+  lock();
   tcb_.shutdown_write(now_ns());
   after(now_ns());
-  st_->flush_tx();
+  unlock();
 }
 
 void TcpCore::close() noexcept {
-  rt::SpinGuard g(lk_);
+  lock();
   // Unread data at close means the application lost it: RST (RFC 2525 §2.17).
   if (tcb_.readable() > 0) tcb_.abort(now_ns());
   else tcb_.shutdown_write(now_ns());
   after(now_ns());
-  st_->flush_tx();
+  unlock();
 }
 
 void TcpCore::abort() noexcept {
-  rt::SpinGuard g(lk_);
+  lock();
   tcb_.abort(now_ns());
   after(now_ns());
-  st_->flush_tx();
+  unlock();
 }
 
 TcpInfo TcpCore::info() noexcept {
-  rt::SpinGuard g(lk_);
+  lock();
   const uint64_t now = now_ns();
   TcpInfo i;
   i.state = tcp::state_name(tcb_.state());
@@ -393,57 +380,75 @@ TcpInfo TcpCore::info() noexcept {
   i.retransmits = tcb_.stats().retransmits;
   i.rto_expiries = tcb_.stats().rto_expiries;
   if (const uint64_t d = tcb_.next_deadline(); d != UINT64_MAX) i.next_timer_in_ns = d > now ? d - now : 0;
+  i.queue = home_->index;
+  i.kthread = static_cast<int>(home_->owner);
+  unlock();
   return i;
 }
 
 // ---- TCP listeners ---------------------------------------------------------------
 
-// Once unlistened, no child is admitted. Every child admitted before is in
-// children_ with its parent set, so detaching them all (each under its own
-// lock, which a handshake finishing on another kthread holds while it calls
-// back) leaves none pointing here; one that finished meanwhile is refused
-// by established() instead of being queued on a listener about to go.
+TcpListenSock::TcpListenSock(SlipStack* st, uint16_t port, int backlog, TcpSvc* svc)
+    : st_(st),
+      port_(port),
+      backlog_(static_cast<size_t>(backlog)),
+      svc_(svc),
+      children_(std::make_unique<std::vector<TcpCore*>[]>(st->n_shards())) {}
+
+// Once unlisted and past synchronize_pollers(), no receive path holds the
+// listener any more, so no child is added. Every child added before is in
+// its shard's list with its parent set; detaching them (under each shard's
+// lock, which a handshake finishing there holds while it calls back) leaves
+// none pointing here, and one that finished meanwhile is refused by
+// established() instead of being queued on a listener about to go.
 TcpListenSock::~TcpListenSock() {
   st_->tcp_unlisten(port_);
-  std::vector<TcpCore*> kids;
+  rt::synchronize_pollers();
   std::deque<std::shared_ptr<TcpCore>> ready;
   {
     rt::SpinGuard g(lk_);
     closing_ = true;
-    kids.swap(children_);
     ready.swap(ready_);
   }
-  for (TcpCore* c : kids) c->detach_parent();
+  for (uint16_t i = 0; i < st_->n_shards(); i++) {
+    Shard& s = st_->shard(i);
+    st_->lock_shard(s);
+    std::vector<TcpCore*> kids;
+    kids.swap(children_[i]);
+    for (TcpCore* c : kids) c->detach_parent(now_ns());
+    st_->flush_tx(s);
+    s.lk.unlock();
+  }
   for (auto& c : ready) c->abort();
 }
 
 bool TcpListenSock::admit() noexcept {
-  rt::SpinGuard g(lk_);
-  if (half_open_ >= st_->cfg().syn_queue || ready_.size() >= backlog_) return false;
-  half_open_++;
+  if (n_ready_.load(std::memory_order_relaxed) >= backlog_) return false;
+  if (half_open_.fetch_add(1, std::memory_order_relaxed) >= st_->cfg().syn_queue) {
+    half_open_.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
   return true;
 }
 
-void TcpListenSock::add_child(TcpCore* c) noexcept {
-  rt::SpinGuard g(lk_);
-  children_.push_back(c);
+void TcpListenSock::add_child(Shard& s, TcpCore* c) noexcept {
+  children_[s.index].push_back(c);
   c->set_parent(this);
 }
 
-bool TcpListenSock::established(std::shared_ptr<TcpCore> c) noexcept {
-  rt::SpinGuard g(lk_);
-  half_open_--;
-  std::erase(children_, c.get());
-  if (closing_) return false;
-  ready_.push_back(std::move(c));
-  acceptors_.wake_one();
-  return true;
+void TcpListenSock::half_open_gone(TcpCore* c) noexcept {
+  half_open_.fetch_sub(1, std::memory_order_relaxed);
+  std::erase(children_[c->home().index], c);
 }
 
-void TcpListenSock::half_open_gone(TcpCore* c) noexcept {
+bool TcpListenSock::established(std::shared_ptr<TcpCore> c) noexcept {
+  half_open_gone(c.get());
   rt::SpinGuard g(lk_);
-  half_open_--;
-  std::erase(children_, c);
+  if (closing_) return false;
+  ready_.push_back(std::move(c));
+  n_ready_.store(ready_.size(), std::memory_order_relaxed);
+  acceptors_.wake_one();  // readied on this kthread: the connection's own
+  return true;
 }
 
 Result<std::unique_ptr<TcpConn>> TcpListenSock::accept(uint64_t deadline) {
@@ -455,6 +460,7 @@ Result<std::unique_ptr<TcpConn>> TcpListenSock::accept(uint64_t deadline) {
   }
   std::shared_ptr<TcpCore> c = std::move(ready_.front());
   ready_.pop_front();
+  n_ready_.store(ready_.size(), std::memory_order_relaxed);
   lk_.unlock();
   return std::unique_ptr<TcpConn>(std::make_unique<TcpConnHandle>(std::move(c)));
 }

@@ -1,6 +1,7 @@
 // UDP and TCP sockets of the slip stack. A TcpCore is the connection shared by
-// the stack's table and the application's handle; it outlives the handle
-// while FIN, TIME_WAIT and retransmissions finish in the background.
+// its home shard's table and the application's handle; it outlives the
+// handle while FIN, TIME_WAIT and retransmissions finish in the background.
+// Everything in a TcpCore is guarded by its home shard's lock (shard.h).
 #pragma once
 
 #include <atomic>
@@ -16,6 +17,7 @@ namespace slip::net::stack {
 class UdpSock final : public UdpConn {
  public:
   UdpSock(SlipStack* st, uint16_t port) : st_(st), port_(port) {}
+  // Unbinds, then waits out the receive paths that may still be using it.
   ~UdpSock() override;
   Result<size_t> read_from(void* buf, size_t len, Endpoint* from, uint64_t deadline) override;
   Result<size_t> write_to(const void* buf, size_t len, Endpoint to) override;
@@ -24,13 +26,10 @@ class UdpSock final : public UdpConn {
   void deliver(PacketBuf* b, Endpoint from) noexcept;
 
   // Run-to-completion mode (udp_serve): the receive path calls the handler
-  // instead of queueing. enter() is called under the stack's table lock, so
-  // the destructor (which unbinds under that lock, then waits for leave())
-  // never frees a socket a handler is using.
+  // instead of queueing, on each kthread that polls a datagram for it.
   void serve(UdpHandler h, UdpService* svc) { handler_ = std::move(h), svc_ = svc; }
   bool serves() const noexcept { return svc_ != nullptr; }
-  void enter() noexcept { calls_.fetch_add(1, std::memory_order_acq_rel); }
-  void call_and_leave(const uint8_t* p, size_t len, Endpoint from) noexcept;
+  void call(const uint8_t* p, size_t len, Endpoint from) noexcept { handler_(p, len, from, *svc_); }
 
  private:
   struct Dgram {
@@ -44,8 +43,6 @@ class UdpSock final : public UdpConn {
   rt::WaitQueue readers_;
   UdpHandler handler_;
   UdpService* svc_ = nullptr;
-  std::atomic<int> calls_{0};
-  rt::SpinLock call_lk_;  // one handler call at a time
 };
 
 // udp_serve's handle: a UdpSock in run-to-completion mode.
@@ -66,9 +63,9 @@ class TcpCore;
 class TcpSvc;
 
 // What a served TcpCore hands its tcp_serve callbacks (tcp_service.cc). Its
-// calls come only from inside those callbacks, which run with the core's lock
-// held, so they act on the Tcb directly; close and abort wait for the
-// callback to return, so that its return value is applied first.
+// calls come only from inside those callbacks, which run with the home
+// shard's lock held, so they act on the Tcb directly; close and abort wait
+// for the callback to return, so that its return value is applied first.
 class ServedConn final : public TcpServiceConn {
  public:
   explicit ServedConn(TcpCore* c) noexcept : c_(c) {}
@@ -90,25 +87,25 @@ class ServedConn final : public TcpServiceConn {
 
 class TcpCore : public std::enable_shared_from_this<TcpCore> {
  public:
-  TcpCore(SlipStack* st, const FlowKey& key);
+  TcpCore(SlipStack* st, Shard* home, const FlowKey& key);
   ~TcpCore();
 
-  // Receive path (the caller holds the receive queue's lock and a reference).
+  // ---- stack side: the caller holds home()'s lock
   void input(const tcp::InSeg& seg, uint64_t now) noexcept;
   // The same within a receive burst: sending, wake-ups and re-timing wait
   // for flush_input() once the burst is in (Tcb::input's `batched`).
   void input_batched(const tcp::InSeg& seg, uint64_t now) noexcept;
   void flush_input(uint64_t now) noexcept;
-  // A new passive connection, before it is published in the stack's table
-  // (so without its lock): its listener, which admitted it.
+  // A new passive connection: its listener, which admitted it.
   void set_parent(TcpListenSock* l) noexcept { parent_ = l; }
   void accept_syn(const tcp::InSeg& syn, uint64_t now) noexcept;
   void on_timer(uint64_t now) noexcept;
-  void detach_parent() noexcept;
-  // From ~TcpSvc: on_close(kStopped) and an orderly close, unless it ended already.
-  void stop_serving(TcpSvc* svc) noexcept;
+  // Its listener is closing: refuse the half-open connection.
+  void detach_parent(uint64_t now) noexcept;
+  // From ~TcpSvc: on_close(kStopped) and an orderly close.
+  void stop_serving(uint64_t now) noexcept;
 
-  // Application side (uthreads).
+  // ---- application side (uthreads): each call takes home()'s lock
   Result<bool> connect(uint64_t deadline);
   Result<size_t> read(void* buf, size_t len, uint64_t deadline);
   Result<TcpConn::InplaceRead> read_inplace(TcpConn::InplaceFn fn, void* ctx, uint64_t deadline);
@@ -119,30 +116,31 @@ class TcpCore : public std::enable_shared_from_this<TcpCore> {
   TcpInfo info() noexcept;
 
   const FlowKey& key() const noexcept { return key_; }
-  // The receive queue its segments arrive on; its frames leave on the same one.
-  void note_queue(uint16_t q) noexcept { queue_.store(q, std::memory_order_relaxed); }
-  // Timer-heap bookkeeping, guarded by the stack's timer lock.
+  Shard& home() const noexcept { return *home_; }
+  // Timer-heap bookkeeping of the home shard.
   uint64_t tmr_deadline = UINT64_MAX;
   size_t tmr_index = SIZE_MAX;
 
  private:
   static void emit(void* ctx, const tcp::OutSeg& seg);
   static constexpr uint32_t kRefMinBytes = 512;  // smaller segments are copied (see emit)
-  // After any Tcb call, with lk_ held: wakes waiters, re-times, hands an
+  // After any Tcb call, with the lock held: wakes waiters, re-times, hands an
   // established passive connection to its listener, reaps a closed one.
   void after(uint64_t now) noexcept;
+  // An application call's lock: taken, and released after sending what the call queued.
+  void lock() noexcept;
+  void unlock() noexcept;
 
   SlipStack* st_;
+  Shard* home_;
   FlowKey key_;
-  rt::SpinLock lk_;
   tcp::Tcb tcb_;
   rt::WaitQueue readers_, writers_;
   TcpListenSock* parent_ = nullptr;  // until accepted
   bool reaped_ = false;
-  std::atomic<uint16_t> queue_{0};
 
-  // tcp_serve (tcp_service.cc): the service while it serves this connection
-  // (under lk_), and the service's list of its connections (under its lock).
+  // tcp_serve (tcp_service.cc): the service while it serves this connection,
+  // and its place in the service's list of the home shard's connections.
   friend class ServedConn;
   friend class TcpSvc;
   TcpSvc* svc_ = nullptr;
@@ -182,19 +180,20 @@ class TcpConnHandle final : public TcpConn {
 
 class TcpListenSock final : public TcpListener {
  public:
-  TcpListenSock(SlipStack* st, uint16_t port, int backlog, TcpSvc* svc = nullptr)
-      : st_(st), port_(port), backlog_(backlog), svc_(svc) {}
+  TcpListenSock(SlipStack* st, uint16_t port, int backlog, TcpSvc* svc = nullptr);
   ~TcpListenSock() override;
   Result<std::unique_ptr<TcpConn>> accept(uint64_t deadline) override;
   Endpoint local() const override { return {st_->ip(), port_}; }
 
-  // Receive path, with the stack's table locked (so never while closing):
-  // whether a new half-open connection may be created, then that connection,
-  // this listener's child from here on.
+  // Receive path, lock-free: whether a new half-open connection may be
+  // created (both the SYN queue and the backlog have room).
   bool admit() noexcept;
-  void add_child(TcpCore* c) noexcept;
-  // c finished its handshake; false once the listener is closing (refuse it).
+  // With s locked: c, new on shard s, is this listener's child from here on.
+  void add_child(Shard& s, TcpCore* c) noexcept;
+  // With c's home locked: c finished its handshake; false once the listener
+  // is closing (refuse it).
   bool established(std::shared_ptr<TcpCore> c) noexcept;
+  // With c's home locked: c left the SYN queue another way.
   void half_open_gone(TcpCore* c) noexcept;
   // The service its connections go to instead of accept(), if any.
   TcpSvc* service() const noexcept { return svc_; }
@@ -204,13 +203,13 @@ class TcpListenSock final : public TcpListener {
   uint16_t port_;
   size_t backlog_;
   TcpSvc* svc_;
-  rt::SpinLock lk_;
+  std::atomic<size_t> half_open_{0}, n_ready_{0};
+  // Half-open children, per shard under that shard's lock, to detach on close.
+  std::unique_ptr<std::vector<TcpCore*>[]> children_;
+  rt::SpinLock lk_;  // ready_, closing_, acceptors_
   std::deque<std::shared_ptr<TcpCore>> ready_;
-  size_t half_open_ = 0;
-  std::vector<TcpCore*> children_;  // half-open, to detach on close
-  bool closing_ = false;            // in the destructor: no child is queued any more
+  bool closing_ = false;  // in the destructor: no child is queued any more
   rt::WaitQueue acceptors_;
-  friend class TcpCore;
 };
 
 // tcp_serve's handle: a listener whose established connections are served
@@ -222,8 +221,8 @@ class TcpSvc final : public TcpService {
   Endpoint local() const override { return {st_->ip(), port_}; }
   TcpListenSock& listener() noexcept { return *lis_; }
   const TcpHandlers& handlers() const noexcept { return h_; }
-  // The list of live connections; link() fails once the service is stopping.
-  bool link(TcpCore* c) noexcept;
+  // With c's home locked: the list of that shard's live connections.
+  void link(TcpCore* c) noexcept;
   void unlink(TcpCore* c) noexcept;
 
  private:
@@ -231,9 +230,7 @@ class TcpSvc final : public TcpService {
   uint16_t port_;
   TcpHandlers h_;
   std::unique_ptr<TcpListenSock> lis_;
-  rt::SpinLock lk_;
-  TcpCore* head_ = nullptr;
-  bool stopping_ = false;
+  std::unique_ptr<TcpCore*[]> heads_;  // per shard, under that shard's lock
 };
 
 }  // namespace slip::net::stack

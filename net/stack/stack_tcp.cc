@@ -1,5 +1,7 @@
-// The slip stack's socket tables, TCP receive dispatch (connections,
-// listeners, RSTs for strays) and the TCP timer heap.
+// The slip stack's TCP demultiplexing: each shard's connection table,
+// segments that arrived on another queue than their flow's, new passive
+// connections, dialing with a port that steers replies home, RSTs for
+// strays, and each shard's timer heap.
 #include "net/proto/ether.h"
 #include "net/proto/ipv4.h"
 #include "net/proto/tcp_wire.h"
@@ -11,26 +13,6 @@ namespace slip::net::stack {
 using namespace proto;
 
 namespace {
-
-// The connections one receive burst reached, on this kthread. Their sending
-// waits until the whole burst is in (SlipStack::poll), so a run of segments
-// is acknowledged once and the ACKs of a burst are answered in one pass. The
-// references keep each connection alive until its flush.
-struct RxBatch {
-  bool active = false;
-  uint16_t n = 0;
-  std::shared_ptr<TcpCore> cores[kBurst];
-
-  // Room for one more connection: a burst holds at most kBurst frames, but
-  // a full list sends the rest at once rather than trusting that.
-  bool has_room() const noexcept { return active && n < kBurst; }
-  void add(std::shared_ptr<TcpCore> c) noexcept {
-    for (uint16_t i = 0; i < n; i++)
-      if (cores[i] == c) return;
-    cores[n++] = std::move(c);
-  }
-};
-thread_local RxBatch t_rx_batch;
 
 tcp::SegOpts to_seg_opts(const TcpOptions& o) noexcept {
   tcp::SegOpts s;
@@ -44,124 +26,128 @@ tcp::SegOpts to_seg_opts(const TcpOptions& o) noexcept {
   for (uint8_t i = 0; i < o.sack_count && i < s.sack.size(); i++) s.sack[i] = {o.sacks[i].left, o.sacks[i].right};
   return s;
 }
+
+tcp::InSeg to_in_seg(const RxFrame& f) noexcept {
+  const TcpHdr* h = f.tcp.hdr;
+  tcp::InSeg in;
+  in.seq = h->seq();
+  in.ack = h->ack();
+  in.flags = h->flags;
+  in.wnd = h->window();
+  in.opts = to_seg_opts(f.tcp.opts);
+  in.data = f.tcp.payload;
+  in.len = f.tcp.payload_len;
+  in.ce = (f.ip.hdr->tos & 3) == 3;
+  return in;
+}
+
 }  // namespace
 
-template <class Free>
-uint16_t SlipStack::next_ephemeral(Free&& free) noexcept {
-  for (uint32_t tries = 0; tries <= 65535u; tries++) {
-    const uint16_t p = next_ephemeral_;
-    next_ephemeral_ = next_ephemeral_ >= cfg_.ephemeral_hi ? cfg_.ephemeral_lo : next_ephemeral_ + 1;
-    if (free(p)) return p;
+uint16_t SlipStack::home_of(const FlowKey& k) const noexcept {
+  if (n_shards_ == 1) return 0;
+  const FlowTuple t{k.local.ip, k.remote.ip, k.local.port, k.remote.port, kIpProtoTcp};
+  const uint16_t q = nic_.rx_queue_of(t);
+  return q < n_shards_ ? q : static_cast<uint16_t>(q % n_shards_);
+}
+
+// A segment on shard s: its flow's connection when s is the flow's home; a
+// new connection (or a RST) when the flow is new to its home; otherwise it
+// waits, still parsed, for run_foreign() to hand it to its home shard.
+void SlipStack::rx_tcp(Shard& s, PacketBuf* b, const RxFrame& f, uint64_t now) noexcept {
+  const TcpHdr* h = f.tcp.hdr;
+  const FlowKey k{{cfg_.ip, h->dport()}, {f.ip.hdr->src(), h->sport()}};
+  if ((h->flags & tcp::kSyn) && (h->flags & tcp::kFin)) {
+    ctr().drop(Drop::kTcpBadFlags);
+    BufPool::release(b);
+    return;
   }
-  return 0;
-}
-
-Result<uint16_t> SlipStack::udp_claim_port(uint16_t port) noexcept {
-  if (port == 0) port = next_ephemeral([&](uint16_t p) { return !udp_[p]; });
-  if (port == 0 || udp_[port]) return err(EADDRINUSE);
-  return port;
-}
-
-Result<std::unique_ptr<UdpConn>> SlipStack::udp_bind(uint16_t port) {
-  rt::SpinGuard g(tab_lk_);
-  auto p = udp_claim_port(port);
-  if (!p) return Error{p.error()};
-  auto s = std::make_unique<UdpSock>(this, *p);
-  udp_[*p] = s.get();
-  return std::unique_ptr<UdpConn>(std::move(s));
-}
-
-Result<std::unique_ptr<UdpService>> SlipStack::udp_serve(uint16_t port, UdpHandler handler) {
-  if (!handler) return err(EINVAL);
-  rt::SpinGuard g(tab_lk_);
-  auto p = udp_claim_port(port);
-  if (!p) return Error{p.error()};
-  auto s = std::make_unique<UdpSvc>(this, *p, std::move(handler));
-  udp_[*p] = &s->sock();
-  return std::unique_ptr<UdpService>(std::move(s));
-}
-
-void SlipStack::udp_unbind(uint16_t port) noexcept {
-  rt::SpinGuard g(tab_lk_);
-  udp_[port] = nullptr;
-}
-
-// Port 0 takes a free one from the ephemeral range, as Linux's listen does.
-Result<uint16_t> SlipStack::tcp_claim_listen_port(uint16_t port) noexcept {
-  if (port == 0) port = next_ephemeral([&](uint16_t p) { return !listeners_[p]; });
-  if (port == 0 || listeners_[port]) return err(EADDRINUSE);
-  return port;
-}
-
-Result<std::unique_ptr<TcpListener>> SlipStack::tcp_listen(uint16_t port, int backlog) {
-  rt::SpinGuard g(tab_lk_);
-  auto p = tcp_claim_listen_port(port);
-  if (!p) return Error{p.error()};
-  auto l = std::make_unique<TcpListenSock>(this, *p, backlog < 1 ? 1 : backlog);
-  listeners_[*p] = l.get();
-  return std::unique_ptr<TcpListener>(std::move(l));
-}
-
-void SlipStack::tcp_unlisten(uint16_t port) noexcept {
-  rt::SpinGuard g(tab_lk_);
-  listeners_[port] = nullptr;
-}
-
-bool SlipStack::tcp_insert(const FlowKey& k, std::shared_ptr<TcpCore> c) noexcept {
-  rt::SpinGuard g(tab_lk_);
-  return conns_.emplace(k, std::move(c)).second;
-}
-
-void SlipStack::tcp_reap(TcpCore* c) noexcept {
-  rt::SpinGuard g(tab_lk_);
-  dead_.push_back(c);
-  any_dead_.store(true, std::memory_order_release);
-}
-
-void SlipStack::reap() noexcept {
-  if (!any_dead_.load(std::memory_order_acquire)) return;  // every poll comes here; few find work
-  std::vector<std::shared_ptr<TcpCore>> gone;  // destroyed after the lock is dropped
-  tab_lk_.lock();
-  any_dead_.store(false, std::memory_order_relaxed);
-  for (TcpCore* c : dead_) {
-    auto it = conns_.find(c->key());
-    if (it != conns_.end() && it->second.get() == c) {
-      gone.push_back(std::move(it->second));
-      conns_.erase(it);
+  const auto it = s.conns.find(k);
+  if (it == s.conns.end()) {
+    if (const uint16_t home = home_of(k); home != s.index) {
+      RxContext& cx = t_rx;
+      cx.foreign[cx.n_foreign++] = RxContext::Foreign{b, f, home};  // a burst brings at most kBurst
+      return;
     }
+    tcp_new_flow(s, b, f, k, now);
+    return;
   }
-  dead_.clear();
-  tab_lk_.unlock();
-  for (auto& c : gone) heap_remove(c.get());
+  TcpCore* c = it->second.get();  // the table's reference: only reap(), under s.lk, drops it
+  const tcp::InSeg in = to_in_seg(f);
+  RxContext& cx = t_rx;
+  if (cx.batching && cx.n_batch < kBurst) {
+    c->input_batched(in, now);
+    if (std::find(cx.batch, cx.batch + cx.n_batch, c) == cx.batch + cx.n_batch) cx.batch[cx.n_batch++] = c;
+  } else {
+    c->input(in, now);
+  }
+  BufPool::release(b);
 }
 
-Result<std::unique_ptr<TcpConn>> SlipStack::tcp_dial(Endpoint remote, uint64_t deadline) {
-  if (remote.port == 0 || remote.ip.is_zero()) return err(EINVAL);
-  std::shared_ptr<TcpCore> c;
-  {
-    rt::SpinGuard g(tab_lk_);
-    const uint16_t p =
-        next_ephemeral([&](uint16_t q) { return !listeners_[q] && !conns_.count(FlowKey{{cfg_.ip, q}, remote}); });
-    if (p != 0) {
-      const FlowKey k{{cfg_.ip, p}, remote};
-      c = std::make_shared<TcpCore>(this, k);
-      conns_.emplace(k, c);
+// Sends what a burst's segments let each connection send, once the whole
+// burst is in: a run of segments is acknowledged once (see Tcb::input).
+void SlipStack::flush_rx_batch(uint64_t now) noexcept {
+  RxContext& cx = t_rx;
+  cx.batching = false;
+  for (uint16_t i = 0; i < cx.n_batch; i++) cx.batch[i]->flush_input(now);
+  cx.n_batch = 0;
+}
+
+// Segments whose flows live on other shards, each group under its home's
+// lock (taken after the polled shard's was released: shard locks never
+// nest). Frames of one home keep their order.
+void SlipStack::run_foreign() noexcept {
+  RxContext& cx = t_rx;
+  for (uint16_t i = 0; i < cx.n_foreign; i++) {
+    if (!cx.foreign[i].buf) continue;
+    Shard& s = shards_[cx.foreign[i].home];
+    lock_shard(s);
+    const uint64_t now = now_ns();
+    cx.shard = &s;
+    cx.batching = true;
+    {
+      const IpRxScope ip_rx;
+      for (uint16_t j = i; j < cx.n_foreign; j++) {
+        RxContext::Foreign& e = cx.foreign[j];
+        if (!e.buf || e.home != s.index) continue;
+        ShardCounters::inc(s.ctr.tcp_from_other_queue);
+        rx_tcp(s, e.buf, e.frame, now);
+        e.buf = nullptr;
+      }
     }
+    flush_rx_batch(now);
+    flush_tx(s);
+    cx.shard = nullptr;
+    s.lk.unlock();
   }
-  if (!c) return err(EADDRNOTAVAIL);
-  Result<bool> r = c->connect(deadline);
-  if (!r) return err(r.error());
-  return std::unique_ptr<TcpConn>(std::make_unique<TcpConnHandle>(std::move(c)));
+  cx.n_foreign = 0;
 }
 
-void SlipStack::send_rst(const RxFrame& f) noexcept {
-  tcp::InSeg in;
-  in.seq = f.tcp.hdr->seq();
-  in.ack = f.tcp.hdr->ack();
-  in.flags = f.tcp.hdr->flags;
-  in.len = f.tcp.payload_len;
+// A segment of a flow its home shard does not know: a pure SYN to a
+// listener makes a connection; anything else is answered with RST.
+void SlipStack::tcp_new_flow(Shard& s, PacketBuf* b, const RxFrame& f, const FlowKey& k, uint64_t now) noexcept {
+  const uint8_t flags = f.tcp.hdr->flags;
+  // Looked up without a lock, like UDP sockets (see rx_udp).
+  TcpListenSock* l = listeners_[k.local.port].load(std::memory_order_seq_cst);
+  if (l && (flags & (tcp::kSyn | tcp::kAck | tcp::kRst)) == tcp::kSyn) {
+    if (l->admit()) {
+      auto c = std::make_shared<TcpCore>(this, &s, k);
+      l->add_child(s, c.get());
+      s.conns.emplace(k, c);
+      c->accept_syn(to_in_seg(f), now);
+    } else {
+      ctr().drop(Drop::kTcpBacklogFull);
+    }
+    BufPool::release(b);
+    return;
+  }
+  ctr().drop(Drop::kTcpNoSocket);
+  send_rst(s, f);
+  BufPool::release(b);
+}
+
+void SlipStack::send_rst(Shard& s, const RxFrame& f) noexcept {
   tcp::OutSeg o;
-  if (!tcp::Tcb::rst_for(in, &o)) return;
+  if (!tcp::Tcb::rst_for(to_in_seg(f), &o)) return;
   PacketBuf* b = alloc();
   if (!b) return;
   TcpTx tx;
@@ -174,79 +160,57 @@ void SlipStack::send_rst(const RxFrame& f) noexcept {
     BufPool::release(b);
     return;
   }
-  ip_output(b, tx.dst.ip, kIpProtoTcp);
+  ip_output(&s, b, tx.dst.ip, kIpProtoTcp);
 }
 
-void SlipStack::rx_tcp(PacketBuf* b, const RxFrame& f, uint64_t now) noexcept {
-  const TcpHdr* h = f.tcp.hdr;
-  const FlowKey k{{cfg_.ip, h->dport()}, {f.ip.hdr->src(), h->sport()}};
-  tcp::InSeg in;
-  in.seq = h->seq();
-  in.ack = h->ack();
-  in.flags = h->flags;
-  in.wnd = h->window();
-  in.opts = to_seg_opts(f.tcp.opts);
-  in.data = f.tcp.payload;
-  in.len = f.tcp.payload_len;
-  in.ce = (f.ip.hdr->tos & 3) == 3;
-  if ((in.flags & tcp::kSyn) && (in.flags & tcp::kFin)) {
-    ctr().drop(Drop::kTcpBadFlags);
-    BufPool::release(b);
-    return;
-  }
+// The connection lives on the shard of the dialing kthread: its port is one
+// whose flow the NIC steers to that kthread's queue (as Caladan and eRPC
+// pick theirs), so replies wake the dialer where it runs. A thread outside
+// the runtime takes the first free port, wherever it steers.
+Result<std::unique_ptr<TcpConn>> SlipStack::tcp_dial(Endpoint remote, uint64_t deadline) {
+  if (remote.port == 0 || remote.ip.is_zero()) return err(EINVAL);
+  const int k = rt::kthread_index();
+  const int want = k >= 0 ? static_cast<int>(static_cast<unsigned>(k) % n_shards_) : -1;
+  const uint32_t range = uint32_t{cfg_.ephemeral_hi} - cfg_.ephemeral_lo + 1;
   std::shared_ptr<TcpCore> c;
-  TcpListenSock* l = nullptr;
-  tab_lk_.lock();
-  if (auto it = conns_.find(k); it != conns_.end()) c = it->second;
-  else l = listeners_[k.local.port];
-  // A new connection from a listener: only for a pure SYN.
-  if (!c && l && (in.flags & (tcp::kSyn | tcp::kAck | tcp::kRst)) == tcp::kSyn) {
-    if (l->admit()) {
-      c = std::make_shared<TcpCore>(this, k);
-      l->add_child(c.get());
-      conns_.emplace(k, c);
-      tab_lk_.unlock();
-      c->note_queue(b->rx_queue);
-      c->accept_syn(in, now);
-    } else {
-      tab_lk_.unlock();
-      ctr().drop(Drop::kTcpBacklogFull);
+  for (uint32_t tries = 0; !c && tries < range * 4; tries++) {
+    const auto p =
+        static_cast<uint16_t>(cfg_.ephemeral_lo + next_ephemeral_.fetch_add(1, std::memory_order_relaxed) % range);
+    if (listeners_[p].load(std::memory_order_relaxed)) continue;
+    const FlowKey key{{cfg_.ip, p}, remote};
+    const uint16_t home = home_of(key);
+    if (want >= 0 && home != want) continue;
+    Shard& s = shards_[home];
+    lock_shard(s);
+    if (!s.conns.count(key)) {
+      c = std::make_shared<TcpCore>(this, &s, key);
+      s.conns.emplace(key, c);
     }
-    BufPool::release(b);
-    return;
+    s.lk.unlock();
   }
-  tab_lk_.unlock();
-  if (c) {
-    c->note_queue(b->rx_queue);
-    if (t_rx_batch.has_room()) {
-      c->input_batched(in, now);
-      t_rx_batch.add(std::move(c));
-    } else {
-      c->input(in, now);
-    }
-  } else {
-    ctr().drop(Drop::kTcpNoSocket);
-    send_rst(f);
-  }
-  BufPool::release(b);
+  if (!c) return err(EADDRNOTAVAIL);
+  Result<bool> r = c->connect(deadline);
+  if (!r) return err(r.error());
+  return std::unique_ptr<TcpConn>(std::make_unique<TcpConnHandle>(std::move(c)));
 }
 
-void SlipStack::begin_rx_batch() noexcept { t_rx_batch.active = true; }
+void SlipStack::tcp_reap(Shard& s, TcpCore* c) noexcept { s.dead.push_back(c); }
 
-void SlipStack::flush_rx_batch(uint64_t now) noexcept {
-  RxBatch& b = t_rx_batch;
-  b.active = false;
-  for (uint16_t i = 0; i < b.n; i++) {
-    b.cores[i]->flush_input(now);
-    b.cores[i].reset();
+void SlipStack::reap(Shard& s) noexcept {
+  for (TcpCore* c : s.dead) {
+    const auto it = s.conns.find(c->key());
+    if (it == s.conns.end() || it->second.get() != c) continue;
+    heap_remove(s, c);
+    const std::shared_ptr<TcpCore> last = std::move(it->second);  // freed here unless a handle still holds it
+    s.conns.erase(it);
   }
-  b.n = 0;
+  s.dead.clear();
 }
 
-// Binary min-heap of cores by deadline, each core knowing its index, so a
-// re-time is O(log n) and allocation-free.
-void SlipStack::heap_fix(size_t i) noexcept {
-  auto& h = tmr_heap_;
+// Each shard's binary min-heap of connections by deadline, each connection
+// knowing its index, so a re-time is O(log n) and allocation-free.
+void SlipStack::heap_fix(Shard& s, size_t i) noexcept {
+  auto& h = s.timers;
   TcpCore* c = h[i];
   while (i > 0 && h[(i - 1) / 2]->tmr_deadline > c->tmr_deadline) {
     h[i] = h[(i - 1) / 2];
@@ -264,53 +228,43 @@ void SlipStack::heap_fix(size_t i) noexcept {
   }
   h[i] = c;
   c->tmr_index = i;
-  next_timer_.store(h[0]->tmr_deadline, std::memory_order_release);
+  s.next_timer.store(h[0]->tmr_deadline, std::memory_order_release);
 }
 
-void SlipStack::heap_remove(TcpCore* c) noexcept {
-  rt::SpinGuard g(tmr_lk_);
+void SlipStack::heap_remove(Shard& s, TcpCore* c) noexcept {
   const size_t i = c->tmr_index;
   if (i == SIZE_MAX) return;
-  TcpCore* last = tmr_heap_.back();
-  tmr_heap_.pop_back();
+  TcpCore* last = s.timers.back();
+  s.timers.pop_back();
   c->tmr_index = SIZE_MAX;
   if (last != c) {
-    tmr_heap_[i] = last;
+    s.timers[i] = last;
     last->tmr_index = i;
-    heap_fix(i);
-  } else if (tmr_heap_.empty()) {
-    next_timer_.store(UINT64_MAX, std::memory_order_release);
+    heap_fix(s, i);
+  } else if (s.timers.empty()) {
+    s.next_timer.store(UINT64_MAX, std::memory_order_release);
   }
 }
 
-void SlipStack::timer_update(TcpCore* c, uint64_t deadline) noexcept {
+void SlipStack::timer_update(Shard& s, TcpCore* c, uint64_t deadline) noexcept {
   if (deadline == c->tmr_deadline) return;
   if (deadline == UINT64_MAX) {
-    heap_remove(c);
+    heap_remove(s, c);
     c->tmr_deadline = UINT64_MAX;
     return;
   }
-  rt::SpinGuard g(tmr_lk_);
   c->tmr_deadline = deadline;
   if (c->tmr_index == SIZE_MAX) {
-    tmr_heap_.push_back(c);
-    c->tmr_index = tmr_heap_.size() - 1;
+    s.timers.push_back(c);
+    c->tmr_index = s.timers.size() - 1;
   }
-  heap_fix(c->tmr_index);
+  heap_fix(s, c->tmr_index);
 }
 
-void SlipStack::run_timers(uint64_t now) noexcept {
-  if (next_timer_.load(std::memory_order_acquire) > now) return;  // the common case, without the lock
-  for (int budget = 64; budget > 0; budget--) {
-    tmr_lk_.lock();
-    if (tmr_heap_.empty() || tmr_heap_[0]->tmr_deadline > now) {
-      tmr_lk_.unlock();
-      return;
-    }
-    TcpCore* c = tmr_heap_[0];
-    tmr_lk_.unlock();
-    c->on_timer(now);  // alive: only reap(), under the same queue-0 lock, frees cores
-  }
+void SlipStack::run_timers(Shard& s, uint64_t now) noexcept {
+  if (s.next_timer.load(std::memory_order_relaxed) > now) return;  // the common case
+  for (int budget = 64; budget > 0 && !s.timers.empty() && s.timers[0]->tmr_deadline <= now; budget--)
+    s.timers[0]->on_timer(now);  // alive: only reap(), under the same lock, frees connections
 }
 
 }  // namespace slip::net::stack

@@ -1,8 +1,8 @@
 // tcp_serve on the slip stack: run-to-completion TCP. A served connection's
 // callbacks run inside TcpCore::after(), on the kthread that received the
-// segment (or ran its timer), with the core's lock held: that lock is what
-// keeps calls for one connection from overlapping, and what ~TcpSvc takes to
-// wait out a running callback. The callbacks' own calls (ServedConn) act on
+// segment (or ran its timer), with its home shard's lock held: that lock is
+// what keeps calls for one connection from overlapping, and what ~TcpSvc
+// takes to wait out a running callback. The callbacks' own calls (ServedConn) act on
 // the Tcb directly, without locking again; their segments join the stack's
 // transmit burst, which leaves at the end of the poll.
 #include <algorithm>
@@ -42,15 +42,12 @@ Endpoint ServedConn::remote() const noexcept { return c_->key().remote; }
 // ---- the core's side ---------------------------------------------------------------
 
 // An established connection of a serving listener becomes the service's.
-// It links itself while still the listener's child, so ~TcpSvc (which first
-// detaches the children, waiting on their locks) cannot get past it.
+// It links itself while still the listener's child, under its home shard's
+// lock, so ~TcpSvc (which first detaches the children, shard by shard under
+// the same locks) finds it in the list afterwards.
 void TcpCore::adopt(TcpSvc* s, TcpListenSock* l, uint64_t now) noexcept {
-  const bool linked = s->link(this);
+  s->link(this);
   l->half_open_gone(this);
-  if (!linked) {
-    tcb_.abort(now);
-    return;
-  }
   svc_ = s;
   const TcpHandlers& h = s->handlers();
   if (!h.on_accept || h.on_accept(served_)) return;
@@ -79,7 +76,7 @@ void TcpCore::offer(const TcpHandlers& h, uint64_t now) noexcept {
   }
 }
 
-// The callbacks for events ev (with lk_ held): writable, data, then the end.
+// The callbacks for events ev (with the home shard locked): writable, data, then the end.
 void TcpCore::serve(uint32_t ev, uint64_t now) noexcept {
   const TcpHandlers& h = svc_->handlers();
   const tcp::State st = tcb_.state();
@@ -124,64 +121,50 @@ void TcpCore::finish(TcpCloseReason why, int err, uint64_t now) noexcept {
   svc_ = nullptr;
 }
 
-void TcpCore::stop_serving(TcpSvc* svc) noexcept {
-  rt::SpinGuard g(lk_);  // waits out a running callback
-  if (svc_ != svc) return;  // ended on its own meanwhile
-  const uint64_t now = now_ns();
+void TcpCore::stop_serving(uint64_t now) noexcept {
   finish(TcpCloseReason::kStopped, 0, now);
   after(now);
-  st_->flush_tx();
 }
 
 // ---- the service ---------------------------------------------------------------------
 
 TcpSvc::TcpSvc(SlipStack* st, uint16_t port, TcpHandlers h)
-    : st_(st), port_(port), h_(std::move(h)), lis_(std::make_unique<TcpListenSock>(st, port, 1, this)) {}
+    : st_(st),
+      port_(port),
+      h_(std::move(h)),
+      lis_(std::make_unique<TcpListenSock>(st, port, 1, this)),
+      heads_(std::make_unique<TcpCore*[]>(st->n_shards())) {}
 
+// With the listener gone no connection is adopted any more; each shard's
+// live ones end under its lock, which also waits out a running callback.
 TcpSvc::~TcpSvc() {
-  lis_.reset();  // unlistens and refuses half-open connections; no more adopt() after it
-  std::vector<std::shared_ptr<TcpCore>> live;
-  {
-    rt::SpinGuard g(lk_);
-    stopping_ = true;
-    for (TcpCore* c = head_; c; c = c->sv_next_) {
-      live.push_back(c->shared_from_this());  // linked: still in the stack's table
-      c->sv_linked_ = false;
-    }
-    head_ = nullptr;
+  lis_.reset();
+  for (uint16_t i = 0; i < st_->n_shards(); i++) {
+    Shard& s = st_->shard(i);
+    st_->lock_shard(s);
+    const uint64_t now = now_ns();
+    while (TcpCore* c = heads_[i]) c->stop_serving(now);  // finish() unlinks it
+    st_->flush_tx(s);
+    s.lk.unlock();
   }
-  for (auto& c : live) c->stop_serving(this);
 }
 
-bool TcpSvc::link(TcpCore* c) noexcept {
-  rt::SpinGuard g(lk_);
-  if (stopping_) return false;
+void TcpSvc::link(TcpCore* c) noexcept {
+  TcpCore*& head = heads_[c->home().index];
   c->sv_prev_ = nullptr;
-  c->sv_next_ = head_;
-  if (head_) head_->sv_prev_ = c;
-  head_ = c;
+  c->sv_next_ = head;
+  if (head) head->sv_prev_ = c;
+  head = c;
   c->sv_linked_ = true;
-  return true;
 }
 
 void TcpSvc::unlink(TcpCore* c) noexcept {
-  rt::SpinGuard g(lk_);
   if (!c->sv_linked_) return;
   if (c->sv_prev_) c->sv_prev_->sv_next_ = c->sv_next_;
-  else head_ = c->sv_next_;
+  else heads_[c->home().index] = c->sv_next_;
   if (c->sv_next_) c->sv_next_->sv_prev_ = c->sv_prev_;
   c->sv_prev_ = c->sv_next_ = nullptr;
   c->sv_linked_ = false;
-}
-
-Result<std::unique_ptr<TcpService>> SlipStack::tcp_serve(uint16_t port, TcpHandlers handlers) {
-  if (!handlers.on_data) return err(EINVAL);
-  rt::SpinGuard g(tab_lk_);
-  auto p = tcp_claim_listen_port(port);
-  if (!p) return Error{p.error()};
-  auto s = std::make_unique<TcpSvc>(this, *p, std::move(handlers));
-  listeners_[*p] = &s->listener();
-  return std::unique_ptr<TcpService>(std::move(s));
 }
 
 }  // namespace slip::net::stack

@@ -1,8 +1,9 @@
 // SharedNic (the runtime's shared-mode Nic) against a fake daemon in this
-// process: registration over a real control socket, rx by offset into a
-// read-only pool with the buffer coming back on rx_return only when the
-// last reference goes, tx by offset from the region, completions recycled.
-// No DPDK and no root.
+// process: registration over a real control socket, one queue per kthread
+// ring, rx by offset into a read-only pool with the buffer coming back on
+// rx_return only when the last reference goes, tx by offset from the region,
+// completions recycled, and the queue it predicts for a flow being the one
+// the daemon's steering picks. No DPDK and no root.
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 
 #include "iokernel/daemon/fd.h"
 #include "iokernel/daemon/runtimes.h"
+#include "iokernel/daemon/steer.h"
 #include "slip/iok/shared_nic.h"
 #include "slip/net/buf.h"
 
@@ -107,16 +109,19 @@ TEST_CASE("shared NIC: rx by offset, returned when the last reference goes", "[i
   auto nic = d.attach(2, 64);
   CHECK(nic->caps().mac.str() == "02:53:c6:12:00:02");
   CHECK(nic->caps().rx_readonly);
+  CHECK(nic->caps().rx_queues == 2);  // queue k is kthread k's ring
+  CHECK(nic->caps().tx_queues == 2);
   CHECK(d.rt->attached.msg.ip == net::Ipv4Addr::of(198, 18, 0, 2).v);
   d.deliver(1, 3, "frame on kthread 1", 77);
   d.deliver(0, 5, "frame on kthread 0", 78);
   const PktDesc bad{uint64_t{kPoolBuf} * kPoolBufs * 2, 10, 0, 0, 0, 79};  // outside the pool
   REQUIRE(d.rt->ring(0, Ring::kRx).push(&bad, 1) == 1);
   net::PacketBuf* bufs[8];
-  const uint16_t n = nic->rx_burst(0, bufs, 8);
-  REQUIRE(n == 2);
+  REQUIRE(nic->rx_burst(0, bufs, 8) == 1);  // its own ring only: the bad one goes straight back
+  CHECK(bufs[0]->rx_queue == 0);
+  REQUIRE(nic->rx_burst(1, bufs + 1, 7) == 1);
+  CHECK(bufs[1]->rx_queue == 1);
   std::vector<std::string> got{text_of(bufs[0]), text_of(bufs[1])};
-  std::sort(got.begin(), got.end());
   CHECK(got == std::vector<std::string>{"frame on kthread 0", "frame on kthread 1"});
   CHECK(bufs[0]->offload_flags == (net::PacketBuf::kRxIpCsumGood | net::PacketBuf::kRxL4CsumGood));
   CHECK(bufs[0]->tailroom() == 0);  // nothing to append into a read-only buffer
@@ -177,4 +182,41 @@ TEST_CASE("shared NIC: tx by offset from the region, buffers back on completion"
   for (net::PacketBuf* b; (b = nic->alloc_tx());) held.push_back(b);
   CHECK(held.size() == l.n_bufs);  // every buffer is back
   for (net::PacketBuf* b : held) net::BufPool::release(b);
+}
+
+// A frame of the flow as the port would hand it to the daemon: from the
+// remote end to the runtime.
+static std::vector<uint8_t> tcp_frame(const net::FlowTuple& f) {
+  std::vector<uint8_t> b(14 + 20 + 20, 0);
+  b[12] = 0x08;  // IPv4
+  uint8_t* ip = b.data() + 14;
+  ip[0] = 0x45;
+  ip[9] = f.proto;
+  auto be32 = [](uint8_t* p, uint32_t v) { p[0] = uint8_t(v >> 24), p[1] = uint8_t(v >> 16), p[2] = uint8_t(v >> 8), p[3] = uint8_t(v); };
+  be32(ip + 12, f.remote.v);
+  be32(ip + 16, f.local.v);
+  be32(ip + 20, uint32_t{f.remote_port} << 16 | f.local_port);
+  return b;
+}
+
+TEST_CASE("shared NIC: the queue it predicts for a flow is the kthread the daemon steers it to", "[iok-nic]") {
+  FakeDaemon d;
+  auto nic = d.attach(4, 64);
+  RouteTable routes;
+  routes.rebuild(d.table);
+  const int route = routes.find(d.rt->attached.msg.ip);
+  REQUIRE(route >= 0);
+  REQUIRE(routes[static_cast<size_t>(route)].n_active == 4);  // every kthread active: the prediction holds
+  std::vector<int> per_queue(4);
+  for (uint16_t port = 40000; port < 40400; port++) {
+    const net::FlowTuple f{net::Ipv4Addr::of(198, 18, 0, 2), net::Ipv4Addr::of(198, 18, 0, 9), port, 80, 6};
+    const std::vector<uint8_t> frame = tcp_frame(f);
+    DropCounters drops;
+    const RxTarget t = steer_rx(routes, frame.data(), static_cast<uint32_t>(frame.size()), drops);
+    REQUIRE(t.route == route);
+    const uint16_t q = nic->rx_queue_of(f);
+    REQUIRE(q == t.kthread);
+    per_queue[q]++;
+  }
+  for (int n : per_queue) CHECK(n > 50);  // 400 flows spread over all four
 }

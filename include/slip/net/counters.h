@@ -62,6 +62,10 @@ struct NetCounters {
   // Times a kthread asleep on the NIC's receive interrupt woke before its
   // timeout and found frames.
   std::atomic<uint64_t> rx_wakeups{0};
+  // Stack-wide locks taken while handling a received IP frame. The receive
+  // path runs on every kthread at once and takes none: this stays 0 unless
+  // a neighbour had to be resolved on it (a reply to a host that never sent ARP).
+  std::atomic<uint64_t> rx_stack_locks{0};
 
   static void inc(std::atomic<uint64_t>& c, uint64_t n = 1) noexcept {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);

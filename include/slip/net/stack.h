@@ -1,8 +1,11 @@
 // The network API for uthreads, with two stacks behind it, chosen at start:
-// `slip` (this project's stack over a Nic) and, later, `kernel` (Linux sockets
-// folded into the scheduler). Blocking calls park the calling uthread; each
-// takes an optional absolute deadline (now_ns() time line) and fails with
-// ETIMEDOUT when it passes. Errors are errno values in a Result, never throws.
+// `slip` (this project's stack over a Nic, run to completion on the kthread
+// that polls each receive queue) and `kernel` (Linux sockets folded into the
+// scheduler). Blocking calls park the calling uthread; each takes an
+// optional absolute deadline (now_ns() time line) and fails with ETIMEDOUT
+// when it passes. Errors are errno values in a Result, never throws. Besides
+// uthread sockets there are run-to-completion services (udp_serve,
+// tcp_serve) whose callbacks run inside the stack's receive path.
 #pragma once
 
 #include <sys/uio.h>
@@ -51,6 +54,11 @@ struct TcpInfo {
   uint64_t srtt_ns = 0, rto_ns = 0;
   uint64_t retransmits = 0, rto_expiries = 0;
   uint64_t next_timer_in_ns = UINT64_MAX;  // until the connection's next timer; UINT64_MAX: none armed
+  // Slip stack: the receive queue the port steers the flow to, and the
+  // kthread that polls it, which runs the connection's receive path and
+  // wakes its readers (rt::spawn_on it to serve the connection there).
+  // -1: no such place (the kernel stack).
+  int queue = -1, kthread = -1;
 };
 
 class TcpConn {
@@ -107,7 +115,9 @@ class TcpListener {
 // Run-to-completion UDP (IX style): the handler runs on the kthread that
 // received the datagram, inside the stack's poll, before any uthread sees it.
 // `payload` points into the receive buffer (no copy) and is valid only during
-// the call. Handlers of one service never run concurrently with each other.
+// the call. Calls for one service may run at once on different kthreads (at
+// most one per kthread, as every receive queue is polled by one kthread at a
+// time); a flow the port steers to one queue is handled in arrival order.
 // A handler must not block: it replies with UdpService::send (non-blocking)
 // and hands longer work to a uthread.
 class UdpService {
@@ -236,7 +246,27 @@ struct StackConfig {
   uint32_t udp_queue = 512;             // datagrams a UDP socket holds before dropping
   uint32_t syn_queue = 1024;            // half-open connections per listener
   uint64_t max_park_ns = 100'000;       // NIC without interrupts: poll at least this often
+  // A kthread with nothing to do polls another kthread's receive queue once
+  // that queue has gone unpolled this long (its owner is busy in a long
+  // uthread, or lost its CPU); a parked owner's queues are taken at once.
+  uint64_t steal_after_ns = 20'000;
   TcpConfig tcp;
+};
+
+// One receive queue of the slip stack: who handled its frames, and how often
+// work crossed to another kthread. In steady state every frame is handled by
+// the queue's owner kthread and nothing crosses.
+struct QueueStats {
+  unsigned owner_kthread = 0;
+  uint64_t rx_frames = 0;          // frames taken from the queue
+  uint64_t rx_stolen = 0;          // ... by a kthread other than its owner (parked or behind)
+  uint64_t rx_bursts = 0;          // receive bursts that brought frames
+  // Every 8th burst looks whether another kthread is inside a receive burst
+  // at that moment (of any slip stack in the process): evidence that
+  // receive paths run in parallel, not one after the other.
+  uint64_t bursts_sampled = 0, bursts_concurrent = 0;
+  uint64_t tcp_from_other_queue = 0;  // segments of this queue's connections that arrived on another queue
+  uint64_t lock_waits = 0;         // callers that found the queue's state busy and waited for it
 };
 
 class Stack {
@@ -255,6 +285,11 @@ class Stack {
   virtual Ipv4Addr ip() const = 0;
   // Sum of the per-kthread counters.
   virtual void counters(NetCounters& out) const = 0;
+  // Adds kthread k's own counters (what counters() sums) to out; false on a
+  // stack that keeps none per kthread (kernel).
+  virtual bool kthread_counters(unsigned /*k*/, NetCounters& /*out*/) const { return false; }
+  // Per receive queue; empty on a stack without queues of its own (kernel).
+  virtual std::vector<QueueStats> queue_stats() const { return {}; }
 };
 
 // This project's stack over nic. Call inside slip::rt::run(): it registers a

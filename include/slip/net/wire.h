@@ -32,9 +32,11 @@ class TestWire {
   // deliverable only when advance() moves time past their due time. Both ends
   // report `mtu`, and a frame longer than it (plus the Ethernet header) never
   // arrives: net_tap and NICs drop those at transmit, and a stack that builds
-  // one must find out here, not in production.
+  // one must find out here, not in production. With several `queues`, a
+  // frame sent on queue q arrives on the far end's queue q, as memif's do,
+  // each queue a FIFO of its own with its own fault draws.
   TestWire(MacAddr a, MacAddr b, WireFaults faults = {}, bool virtual_clock = false, size_t pool_bufs = 8192,
-           uint16_t mtu = 1500);
+           uint16_t mtu = 1500, uint16_t queues = 1);
   ~TestWire();
   TestWire(const TestWire&) = delete;
   TestWire& operator=(const TestWire&) = delete;

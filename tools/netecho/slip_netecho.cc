@@ -161,7 +161,10 @@ net::TcpHandlers rtc_tcp_echo() {
 void rtc_udp_echo(const uint8_t* p, size_t len, net::Endpoint from, net::UdpService& s) { (void)s.send(p, len, from); }
 
 // Dials a TCP echo server, sends msg, and prints whether it came back.
+// One dial and echo; says which kthread dialed and where the connection
+// lives (on the slip stack: the queue its replies are steered to).
 void dial_once(net::Stack& st, net::Endpoint to, const std::string& msg) {
+  const int k = rt::kthread_index();
   auto c = st.tcp_dial(to, slip::now_ns() + 5'000'000'000);
   if (!c) {
     std::printf("dial %s: error %s\n", to.str().c_str(), c.message().c_str());
@@ -171,7 +174,9 @@ void dial_once(net::Stack& st, net::Endpoint to, const std::string& msg) {
   std::string got(msg.size(), '\0');
   const bool ok = (*c)->write_full(msg.data(), msg.size()) &&
                   (*c)->read_full(got.data(), got.size(), slip::now_ns() + 5'000'000'000) && got == msg;
-  std::printf("dial %s: %s\n", to.str().c_str(), ok ? "echo ok" : "echo mismatch");
+  const net::TcpInfo i = (*c)->info();
+  std::printf("dial %s: %s from kthread %d, connection on queue %d of kthread %d\n", to.str().c_str(),
+              ok ? "echo ok" : "echo mismatch", k, i.queue, i.kthread);
   std::fflush(stdout);
 }
 
@@ -182,10 +187,11 @@ int main(int argc, char** argv) {
   std::string stack_s = "slip", vdev, port_name = "net_tap0", ip_s, gw_s, prefix = "slip-netecho", dial_s, dial_msg = "hello linux";
   std::string iok_socket;
   int prefix_len = 24;
-  unsigned kthreads = 1;
+  unsigned kthreads = 1, guaranteed = 1;
   uint16_t queues = 1, mtu = 0;
   uint16_t echo_port = 7, http_port = 80;
   double duration = 0;
+  unsigned dial_count = 1;
   bool rtc = false, rx_interrupts = true, spin = false;
   double nic_poll_us = 100;
   app.add_option("--stack", stack_s, "slip (this project's stack on a DPDK port) or kernel (Linux sockets)")
@@ -198,6 +204,9 @@ int main(int argc, char** argv) {
   app.add_option("--gateway", gw_s, "default gateway");
   app.add_option("--file-prefix", prefix, "DPDK --file-prefix (unique per process)");
   app.add_option("--kthreads", kthreads, "runtime kthreads")->check(CLI::Range(1, 64));
+  app.add_option("--guaranteed-cores", guaranteed,
+                 "shared mode: kthreads iokerneld always grants a core (the rest only under load)")
+      ->check(CLI::Range(1, 64));
   app.add_option("--queues", queues, "the port's receive and transmit queues (direct mode); kthread i polls queue i "
                                      "first")
       ->check(CLI::Range(1, 16));
@@ -205,6 +214,8 @@ int main(int argc, char** argv) {
   app.add_option("--echo-port", echo_port, "UDP and TCP echo port");
   app.add_option("--http-port", http_port, "HTTP port");
   app.add_option("--dial", dial_s, "after start, dial this TCP echo server (IP:PORT) once");
+  app.add_option("--dial-count", dial_count, "with --dial: dial this many times at once, spread over the kthreads")
+      ->check(CLI::Range(1, 1024));
   app.add_option("--dial-message", dial_msg, "what --dial sends");
   app.add_option("--duration", duration, "seconds to run (0: until SIGTERM or SIGINT)");
   app.add_option("--nic-poll-us", nic_poll_us, "a port without receive interrupts: how often a parked kthread polls it")
@@ -266,7 +277,9 @@ int main(int argc, char** argv) {
     std::printf("slip-netecho: %s on %s: udp+tcp echo :%u%s, http :%u\n", ip->str().c_str(), where.c_str(),
                 echo_port, rtc ? " (run to completion)" : "", http_port);
     std::fflush(stdout);
-    if (dial) rt::spawn_detached([&st, &dial, &dial_msg] { dial_once(st, *dial, dial_msg); });
+    if (dial)
+      for (unsigned i = 0; i < dial_count; i++)
+        rt::spawn_detached_on(i, [&st, &dial, &dial_msg] { dial_once(st, *dial, dial_msg); });
     const uint64_t end = duration > 0 ? slip::now_ns() + static_cast<uint64_t>(duration * 1e9) : UINT64_MAX;
     while (!g_stop && slip::now_ns() < end) {
       if (g_report.exchange(false)) print_open_conns("on SIGUSR1");
@@ -289,6 +302,14 @@ int main(int argc, char** argv) {
       if (uint64_t n = c.drops_of(why)) std::printf(" %.*s %lu", static_cast<int>(name.size()), name.data(), n);
     }
     std::printf(" (tx ring full %lu, waiting on ARP %lu)\n", c.tx_ring_full.load(), c.tx_arp_pending_drops.load());
+    // Who handled each receive queue (the slip stack's per-core dataplane).
+    const std::vector<net::QueueStats> qs = st.queue_stats();
+    for (size_t q = 0; q < qs.size(); q++)
+      std::printf("slip-netecho: queue %zu: kthread %u rx %lu stolen %lu bursts %lu sampled %lu concurrent %lu "
+                  "from-other-queue %lu lock-waits %lu\n",
+                  q, qs[q].owner_kthread, qs[q].rx_frames, qs[q].rx_stolen, qs[q].rx_bursts, qs[q].bursts_sampled,
+                  qs[q].bursts_concurrent, qs[q].tcp_from_other_queue, qs[q].lock_waits);
+    std::printf("slip-netecho: stack-wide locks on the receive path %lu\n", c.rx_stack_locks.load());
   };
   rt::Config rc;
   rc.kthreads = kthreads;
@@ -310,6 +331,7 @@ int main(int argc, char** argv) {
     nc.shared.ip = *ip;
     nc.shared.kthreads = kthreads;
     nc.shared.max_cores = static_cast<uint16_t>(kthreads);
+    nc.shared.guaranteed_cores = static_cast<uint16_t>(std::min(guaranteed, kthreads));
     auto nic = slip::iok::open_nic(nc);
     const std::string where = iok_socket.empty() ? port_name : "iokerneld " + iok_socket;
     rt::run(rc, [&] { serve(*net::make_slip_stack(*nic, sc), where + " (mac " + nic->caps().mac.str() + ")"); });

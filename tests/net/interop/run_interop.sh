@@ -59,9 +59,11 @@ for _ in $(seq 100); do in_ns ip link show "$tap" >/dev/null 2>&1 && break; slee
 in_ns ip link show "$tap" >/dev/null 2>&1 || { cat "$work/slip.log"; fail "tap device never appeared"; exit 1; }
 in_ns ip addr add 198.18.0.1/24 dev "$tap"
 in_ns ip link set "$tap" up
-ip netns exec "$ns" tshark -q -i "$tap" -w "$work/cap.pcapng" 2>/dev/null &
+ip netns exec "$ns" tshark -q -i "$tap" -w "$work/cap.pcapng" 2>"$work/tshark.err" &
 ts_pid=$!
-sleep 1.5  # tshark starts slowly; slip's dial retries its SYN meanwhile
+# tshark starts slowly (slip's dial retries its SYN meanwhile): wait until it captures.
+for _ in $(seq 400); do grep -q "Capturing on" "$work/tshark.err" 2>/dev/null && break; sleep 0.05; done
+grep -q "Capturing on" "$work/tshark.err" || fail "tshark did not start capturing in 20 s: $(cat "$work/tshark.err")"
 
 echo "== ping"
 in_ns ping -c 3 -i 0.2 -W 2 198.18.0.2 || fail "ping got no replies"

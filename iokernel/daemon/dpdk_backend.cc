@@ -5,8 +5,8 @@
 #include "iokernel/daemon/log.h"
 #include "iokernel/daemon/runtimes.h"
 #include "iokernel/shm_pool.h"
-#include "net/dpdk/rte.h"
 #include "slip/net/dpdk.h"
+#include "slip_rte.h"
 
 namespace slip::iok {
 namespace {

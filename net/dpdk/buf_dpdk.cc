@@ -9,10 +9,10 @@
 #include <stdexcept>
 #include <string>
 
-#include "net/dpdk/rte.h"
 #include "net/dpdk_buf_hooks.h"
 #include "slip/net/buf.h"
 #include "slip/net/dpdk.h"
+#include "slip_rte.h"
 
 namespace slip::net {
 namespace {

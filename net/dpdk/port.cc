@@ -16,8 +16,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "net/dpdk/rte.h"
 #include "slip/net/dpdk.h"
+#include "slip_rte.h"
 
 namespace slip::net {
 namespace {

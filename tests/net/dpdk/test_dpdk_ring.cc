@@ -5,7 +5,7 @@
 
 #include <thread>
 
-#include "net/dpdk/rte.h"
+#include "slip_rte.h"
 #include "tests/net/dpdk/dpdk_test_util.h"
 
 namespace slip::net {

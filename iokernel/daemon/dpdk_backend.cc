@@ -34,7 +34,7 @@ class DpdkBackend final : public PortBackend {
         ro_fd_(pool_->readonly_fd()),
         port_(port_config(name, *pool_)),
         name_(port_.name()),
-        dp_(*pool_, port_.port_id(), static_cast<rte_mempool*>(port_.pool().mempool())) {
+        dp_(*pool_, port_.port_id(), static_cast<rte_mempool*>(net::mempool_of(port_.pool()))) {
     // After the port started, before any frame can have arrived in the pool
     // (a VFIO device needs it; the vdev bus accepts and ignores it).
     dma_mapped_ = pool_->dma_map(port_.port_id());

@@ -88,8 +88,12 @@ class DpdkBackend final : public PortBackend {
 
 }  // namespace
 
-std::unique_ptr<PortBackend> make_dpdk_backend(const std::string& name) {
-  return std::make_unique<DpdkBackend>(name);
+std::unique_ptr<PortBackend> start_dpdk_port(const DaemonSettings& s) {
+  std::string eal;
+  for (const std::string& a : s.eal_args) eal += (eal.empty() ? "" : " ") + a;
+  log_event("EAL arguments: {}; {}", eal, s.eal_memory_note);
+  net::eal_init(s.eal_args);
+  return std::make_unique<DpdkBackend>(s.port_name);
 }
 
 }  // namespace slip::iok

@@ -12,7 +12,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "net/dpdk/rte.h"
+#include "slip_rte.h"
 
 namespace slip::iok {
 namespace {

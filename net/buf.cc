@@ -1,18 +1,14 @@
-// Heap buffer pools and the pool-independent parts of PacketBuf handling. DPDK
-// pools are made in net/dpdk/; their per-buffer operations go through the hooks
-// in net/dpdk_buf_hooks.h.
+// BufPool and the built-in ops of heap, in-memory and external pools. Pools
+// whose buffers live elsewhere (net/dpdk's mempools) bring their own
+// BufPoolOps through BufPool::with_ops.
 #include "slip/net/buf.h"
 
 #include <cassert>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <limits>
 #include <new>
 #include <stdexcept>
 #include <string>
-
-#include "net/dpdk_buf_hooks.h"
 
 namespace slip::net {
 namespace {
@@ -24,11 +20,6 @@ void spin_lock(std::atomic<bool>& l) noexcept {
 }
 
 void spin_unlock(std::atomic<bool>& l) noexcept { l.store(false, std::memory_order_release); }
-
-[[noreturn]] void missing_hook(const char* what) noexcept {
-  std::fprintf(stderr, "slipstream: %s called for a DPDK pool but net/dpdk did not define it\n", what);
-  std::abort();
-}
 
 // Why n buffers of buf_size bytes cannot be a pool; empty when they can.
 std::string pool_shape_error(size_t n, size_t buf_size) {
@@ -45,17 +36,52 @@ std::string pool_shape_error(size_t n, size_t buf_size) {
 
 }  // namespace
 
-// Weak defaults so the core links without the DPDK backend; net/dpdk overrides them.
-[[gnu::weak]] void free_dpdk_buf(PacketBuf*) noexcept { missing_hook("free_dpdk_buf"); }
-[[gnu::weak]] PacketBuf* alloc_dpdk_buf(BufPool&) noexcept { missing_hook("alloc_dpdk_buf"); }
-[[gnu::weak]] size_t dpdk_pool_available(const BufPool&) noexcept { missing_hook("dpdk_pool_available"); }
-[[gnu::weak]] bool dpdk_buf_idle(const PacketBuf*) noexcept { missing_hook("dpdk_buf_idle"); }
-[[gnu::weak]] void destroy_dpdk_pool(void*) noexcept { missing_hook("destroy_dpdk_pool"); }
+// The ops of pools with a free list (heap, in-memory) and of external ones;
+// a friend of BufPool for its FreeList.
+struct BuiltinBufOps {
+  static PacketBuf* list_alloc(void* ctx) noexcept {
+    auto* l = static_cast<BufPool::FreeList*>(ctx);
+    spin_lock(l->lock);
+    PacketBuf* b = l->head;
+    if (b) {
+      l->head = b->next;
+      l->count--;
+    }
+    spin_unlock(l->lock);
+    return b;
+  }
+  static void list_free(void* ctx, PacketBuf* b) noexcept {
+    auto* l = static_cast<BufPool::FreeList*>(ctx);
+    spin_lock(l->lock);
+    b->next = l->head;
+    l->head = b;
+    l->count++;
+    spin_unlock(l->lock);
+  }
+  static size_t list_available(const void* ctx) noexcept {
+    const auto* l = static_cast<const BufPool::FreeList*>(ctx);
+    spin_lock(l->lock);
+    const size_t n = l->count;
+    spin_unlock(l->lock);
+    return n;
+  }
+  static PacketBuf* none(void*) noexcept { return nullptr; }
+  static size_t zero(const void*) noexcept { return 0; }
+
+  static constexpr BufPoolOps kList{.alloc = list_alloc, .free = list_free, .available = list_available};
+
+  // A pool over a free list: ctx is its own FreeList, set once it exists.
+  static std::unique_ptr<BufPool> list_pool(std::string name, size_t n) {
+    std::unique_ptr<BufPool> p(new BufPool(std::move(name), n, kList, nullptr));
+    p->ctx_ = &p->free_;
+    return p;
+  }
+};
 
 std::unique_ptr<BufPool> BufPool::heap(std::string name, size_t n, size_t buf_size) {
   const std::string who = "BufPool::heap(\"" + name + "\"): ";
   if (std::string e = pool_shape_error(n, buf_size); !e.empty()) throw std::invalid_argument(who + e);
-  std::unique_ptr<BufPool> p(new BufPool(std::move(name), n));
+  std::unique_ptr<BufPool> p = BuiltinBufOps::list_pool(std::move(name), n);
   try {
     p->mem_ = std::make_unique_for_overwrite<uint8_t[]>(n * buf_size);
     p->bufs_ = std::make_unique<PacketBuf[]>(n);
@@ -71,17 +97,21 @@ std::unique_ptr<BufPool> BufPool::in_memory(std::string name, uint8_t* mem, size
   const std::string who = "BufPool::in_memory(\"" + name + "\"): ";
   if (std::string e = pool_shape_error(n, buf_size); !e.empty()) throw std::invalid_argument(who + e);
   if (!mem) throw std::invalid_argument(who + "no memory given");
-  std::unique_ptr<BufPool> p(new BufPool(std::move(name), n));
+  std::unique_ptr<BufPool> p = BuiltinBufOps::list_pool(std::move(name), n);
   p->bufs_ = std::make_unique<PacketBuf[]>(n);
   p->carve(mem, buf_size);
   return p;
 }
 
 std::unique_ptr<BufPool> BufPool::external(std::string name, FreeFn on_free, void* ctx) {
-  std::unique_ptr<BufPool> p(new BufPool(std::move(name), 0));
-  p->on_free_ = on_free;
-  p->free_ctx_ = ctx;
-  return p;
+  const BufPoolOps ops{.alloc = BuiltinBufOps::none, .free = on_free, .available = BuiltinBufOps::zero};
+  return std::unique_ptr<BufPool>(new BufPool(std::move(name), 0, ops, ctx));
+}
+
+std::unique_ptr<BufPool> BufPool::with_ops(std::string name, size_t n, const BufPoolOps& ops, void* ctx) {
+  if (!ops.alloc || !ops.free || !ops.available)
+    throw std::invalid_argument("BufPool::with_ops(\"" + name + "\"): alloc, free and available are required");
+  return std::unique_ptr<BufPool>(new BufPool(std::move(name), n, ops, ctx));
 }
 
 // Threads n_ buffers of buf_size bytes at mem onto the free list, pushed in
@@ -94,29 +124,18 @@ void BufPool::carve(uint8_t* mem, size_t buf_size) noexcept {
     b.capacity = static_cast<uint32_t>(buf_size);
     b.pool = this;
     b.refs.store(0, std::memory_order_relaxed);
-    b.next = free_;
-    free_ = &b;
+    b.next = free_.head;
+    free_.head = &b;
   }
-  free_count_ = n_;
+  free_.count = n_;
 }
 
 BufPool::~BufPool() {
-  if (mempool_) destroy_dpdk_pool(mempool_);
+  if (ops_.destroy) ops_.destroy(ctx_);
 }
 
 PacketBuf* BufPool::alloc() noexcept {
-  PacketBuf* b;
-  if (mempool_) {
-    b = alloc_dpdk_buf(*this);
-  } else {
-    spin_lock(lock_);
-    b = free_;
-    if (b) {
-      free_ = b->next;
-      free_count_--;
-    }
-    spin_unlock(lock_);
-  }
+  PacketBuf* b = ops_.alloc(ctx_);
   if (!b) return nullptr;
   b->data = b->head + kHeadroom;
   b->len = 0;
@@ -135,41 +154,17 @@ void BufPool::release(PacketBuf* b) noexcept {
     PacketBuf* next = b->next;
     const uint16_t old = b->refs.fetch_sub(1, std::memory_order_acq_rel);
     assert(old != 0 && "PacketBuf released more often than referenced");
-    if (old == 1) b->pool->free_one(b);
+    if (old == 1) b->pool->ops_.free(b->pool->ctx_, b);
     b = next;
   }
-}
-
-void BufPool::free_one(PacketBuf* b) noexcept {
-  if (on_free_) {
-    on_free_(free_ctx_, b);
-    return;
-  }
-  if (mempool_) {
-    free_dpdk_buf(b);
-    return;
-  }
-  spin_lock(lock_);
-  b->next = free_;
-  free_ = b;
-  free_count_++;
-  spin_unlock(lock_);
 }
 
 bool BufPool::only_ours(const PacketBuf* b) noexcept {
   for (; b; b = b->next) {
     if (b->refs.load(std::memory_order_acquire) != 1) return false;
-    if (b->mbuf && !dpdk_buf_idle(b)) return false;
+    if (const auto idle = b->pool->ops_.idle; idle && !idle(b)) return false;
   }
   return true;
-}
-
-size_t BufPool::available() const noexcept {
-  if (mempool_) return dpdk_pool_available(*this);
-  spin_lock(lock_);
-  const size_t n = free_count_;
-  spin_unlock(lock_);
-  return n;
 }
 
 }  // namespace slip::net

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "slip/iok/shared_nic.h"
 #include "slip/net/eal_args.h"
+#include "slip/net/select.h"
 #include "slip/runtime/runtime.h"
 
 namespace slip::app {
@@ -99,6 +99,8 @@ int run_on_stack(std::string_view prog, const StackOptions& o, net::StackConfig 
                 "--stack slip needs exactly one of --vdev (direct mode, a virtual device), --pci (direct mode, a NIC) "
                 "and --iokernel (shared mode)",
                 2);
+  if (!kernel && o.iokernel.empty() && !net::direct_mode_unavailable().empty())
+    return fail(prog, std::string(net::direct_mode_unavailable()), 2);
   if (o.queues > 1 && (kernel || !o.iokernel.empty()))
     return fail(prog, "--queues is for direct mode (--stack slip with --vdev or --pci): iokerneld steers flows itself",
                 2);
@@ -137,27 +139,23 @@ int run_on_stack(std::string_view prog, const StackOptions& o, net::StackConfig 
       if (error.empty()) error = e.what();
     }
   };
+  net::NicChoice nc;
+  nc.mode = kernel ? net::NicMode::kKernel : o.iokernel.empty() ? net::NicMode::kDirect : net::NicMode::kShared;
+  nc.vdev = o.vdev;
+  nc.pci = o.pci;
+  nc.queues = static_cast<uint16_t>(o.queues);
+  nc.mtu = static_cast<uint16_t>(o.mtu);
+  nc.rx_interrupts = o.rx_interrupts;
+  nc.eal_args = std::move(eal_args);
+  nc.port_name = port_name_of(o);
+  nc.file_prefix = !o.file_prefix.empty() ? o.file_prefix : std::string(prog) + "-" + std::to_string(::getpid());
+  nc.shared.socket = o.iokernel;
+  nc.shared.ip = sc.ip;
+  nc.shared.kthreads = o.kthreads;
+  nc.shared.max_cores = static_cast<uint16_t>(o.kthreads);
   guarded([&] {
-    if (kernel) {
-      rt::run(rc, [&] { guarded([&] { fn(*net::make_kernel_stack(sc)); }); });
-      return;
-    }
-    iok::NicChoice nc;
-    nc.mode = o.iokernel.empty() ? iok::NicChoice::Mode::kDirect : iok::NicChoice::Mode::kShared;
-    nc.vdev = o.vdev;
-    nc.pci = o.pci;
-    nc.queues = static_cast<uint16_t>(o.queues);
-    nc.mtu = static_cast<uint16_t>(o.mtu);
-    nc.rx_interrupts = o.rx_interrupts;
-    nc.eal_args = std::move(eal_args);
-    nc.port_name = port_name_of(o);
-    nc.file_prefix = !o.file_prefix.empty() ? o.file_prefix : std::string(prog) + "-" + std::to_string(::getpid());
-    nc.shared.socket = o.iokernel;
-    nc.shared.ip = sc.ip;
-    nc.shared.kthreads = o.kthreads;
-    nc.shared.max_cores = static_cast<uint16_t>(o.kthreads);
-    auto nic = iok::open_nic(nc);
-    rt::run(rc, [&] { guarded([&] { fn(*net::make_slip_stack(*nic, sc)); }); });
+    auto nic = net::open_nic(nc);
+    rt::run(rc, [&] { guarded([&] { fn(*nic->make_stack(sc)); }); });
   });
   return error.empty() ? 0 : fail(prog, error, 1);
 }

@@ -41,8 +41,9 @@ struct StackOptions {
 void add_stack_options(CLI::App& app, StackOptions& o, bool offer_spin = false);
 
 // Checks the flags together, starts the runtime (kthreads, spin) with the
-// chosen stack and runs fn on it. Errors are printed as "<prog>: error: ...":
-// returns 2 for a bad combination of flags, 1 when start-up fails or fn
+// chosen stack (net::open_nic) and runs fn on it. Errors are printed as
+// "<prog>: error: ...": returns 2 for a bad combination of flags (and for
+// --vdev or --pci in a build without DPDK), 1 when start-up fails or fn
 // throws, 0 otherwise. `sc` carries what the app sets beyond the address.
 int run_on_stack(std::string_view prog, const StackOptions& o, net::StackConfig sc,
                  const std::function<void(net::Stack&)>& fn);

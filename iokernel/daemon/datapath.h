@@ -16,8 +16,8 @@
 #include <cstdint>
 
 #include "iokernel/daemon/steer.h"
-#include "net/dpdk/rte.h"
 #include "slip/net/nic.h"
+#include "slip_rte.h"
 
 namespace slip::iok {
 

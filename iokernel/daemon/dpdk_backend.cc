@@ -5,8 +5,8 @@
 #include "iokernel/daemon/log.h"
 #include "iokernel/daemon/runtimes.h"
 #include "iokernel/shm_pool.h"
-#include "net/dpdk/rte.h"
 #include "slip/net/dpdk.h"
+#include "slip_rte.h"
 
 namespace slip::iok {
 namespace {
@@ -34,7 +34,7 @@ class DpdkBackend final : public PortBackend {
         ro_fd_(pool_->readonly_fd()),
         port_(port_config(name, *pool_)),
         name_(port_.name()),
-        dp_(*pool_, port_.port_id(), static_cast<rte_mempool*>(port_.pool().mempool())) {
+        dp_(*pool_, port_.port_id(), static_cast<rte_mempool*>(net::mempool_of(port_.pool()))) {
     // After the port started, before any frame can have arrived in the pool
     // (a VFIO device needs it; the vdev bus accepts and ignores it).
     dma_mapped_ = pool_->dma_map(port_.port_id());
@@ -88,8 +88,12 @@ class DpdkBackend final : public PortBackend {
 
 }  // namespace
 
-std::unique_ptr<PortBackend> make_dpdk_backend(const std::string& name) {
-  return std::make_unique<DpdkBackend>(name);
+std::unique_ptr<PortBackend> start_dpdk_port(const DaemonSettings& s) {
+  std::string eal;
+  for (const std::string& a : s.eal_args) eal += (eal.empty() ? "" : " ") + a;
+  log_event("EAL arguments: {}; {}", eal, s.eal_memory_note);
+  net::eal_init(s.eal_args);
+  return std::make_unique<DpdkBackend>(s.port_name);
 }
 
 }  // namespace slip::iok

@@ -2,18 +2,19 @@
 // eal_init, its rx queue receiving into a ShmPktPool that registration
 // replies hand to runtimes (read-only), served by a DataPath (datapath.h).
 // Separate from the control plane so that builds and tests without a NIC
-// never touch DPDK.
+// never touch DPDK. A build without DPDK has dpdk_backend_none.cc instead.
 #pragma once
 
 #include <memory>
-#include <string>
 
+#include "iokernel/daemon/options.h"
 #include "iokernel/daemon/port.h"
 
 namespace slip::iok {
 
-// Opens and starts the ethdev port called name (EAL must be up). Throws with
-// the cause and a fix.
-std::unique_ptr<PortBackend> make_dpdk_backend(const std::string& name);
+// Starts EAL with s.eal_args (logging them and s.eal_memory_note), then opens
+// and starts the ethdev port s.port_name. Throws with the cause and a fix; in
+// a build without DPDK always, saying so (only --no-port runs there).
+std::unique_ptr<PortBackend> start_dpdk_port(const DaemonSettings& s);
 
 }  // namespace slip::iok

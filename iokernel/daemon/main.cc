@@ -12,7 +12,6 @@
 #include "iokernel/daemon/dpdk_backend.h"
 #include "iokernel/daemon/log.h"
 #include "iokernel/daemon/options.h"
-#include "slip/net/dpdk.h"
 
 namespace {
 
@@ -41,11 +40,7 @@ int main(int argc, char** argv) {
       log_event("WARNING: --no-port: NO NIC IS ATTACHED. Control plane only, for tests: runtimes can register "
                 "but get no rx pool and will never receive a frame.");
     } else {
-      std::string eal;
-      for (const std::string& a : s.eal_args) eal += (eal.empty() ? "" : " ") + a;
-      log_event("EAL arguments: {}; {}", eal, s.eal_memory_note);
-      slip::net::eal_init(s.eal_args);
-      port = make_dpdk_backend(s.port_name);
+      port = start_dpdk_port(s);
       const RxPool pool = port->rx_pool();
       log_event("port {} started, mac {}; rx pool {} buffers of {} bytes ({} KiB), shared read-only", port->name(),
                 port->mac(), pool.n_bufs, pool.buf_size, pool.size >> 10);

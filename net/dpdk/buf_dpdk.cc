@@ -1,7 +1,6 @@
 // BufPool over an rte_mempool of mbufs: each mbuf's private area holds its
 // PacketBuf, built once when the pool is made, so wrapping costs nothing on the
-// data path. Also the hooks buf.cc calls for DPDK pools (net/dpdk_buf_hooks.h);
-// they live here, beside BufPool::dpdk, so they link whenever DPDK pools exist.
+// data path. The pool's BufPoolOps (kDpdkOps) allocate and free mbufs.
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -9,10 +8,10 @@
 #include <stdexcept>
 #include <string>
 
-#include "net/dpdk/rte.h"
-#include "net/dpdk_buf_hooks.h"
+#include "net/dpdk/mbuf_buf.h"
 #include "slip/net/buf.h"
 #include "slip/net/dpdk.h"
+#include "slip_rte.h"
 
 namespace slip::net {
 namespace {
@@ -36,7 +35,7 @@ void init_packet_buf(rte_mempool*, void* pool, void* obj, unsigned) {
   b->refs.store(0, std::memory_order_relaxed);
 }
 
-// True when every segment is a direct mbuf of a BufPool::dpdk pool held only
+// True when every segment is a direct mbuf of a make_dpdk_pool() pool held only
 // by us, so its PacketBuf may be reset. net_ring hands the sender's mbufs to
 // the receiver, which may still be referenced by the sender (refcnt > 1).
 bool rx_exclusive(rte_mbuf* m) noexcept {
@@ -86,10 +85,33 @@ std::string pool_fix_hint(int err, size_t n, size_t data_room) {
   }
 }
 
+// The BufPoolOps of a DPDK pool; ctx is its rte_mempool.
+PacketBuf* mbuf_alloc(void* mp) noexcept {
+  rte_mbuf* m = rte_pktmbuf_alloc(static_cast<rte_mempool*>(mp));
+  return m ? from_mbuf(m) : nullptr;
+}
+// The mbuf refcount is 1 unless a PMD also holds it (see DpdkPort::tx_burst);
+// rte_pktmbuf_free_seg then only drops the PMD's share and leaves the chain's
+// next links alone for the PMD, and resets them itself when it frees.
+void mbuf_free(void*, PacketBuf* b) noexcept { rte_pktmbuf_free_seg(mb(b->mbuf)); }
+size_t mbuf_available(const void* mp) noexcept {
+  return rte_mempool_avail_count(static_cast<const rte_mempool*>(mp));
+}
+// Whether no PMD still holds b's mbuf: a NIC that transmits from the buffer
+// may read it until it completes the send.
+bool mbuf_idle(const PacketBuf* b) noexcept { return rte_mbuf_refcnt_read(mb(b->mbuf)) == 1; }
+void mempool_destroy(void* mp) noexcept { rte_mempool_free(static_cast<rte_mempool*>(mp)); }
+
+constexpr BufPoolOps kDpdkOps{.alloc = mbuf_alloc,
+                              .free = mbuf_free,
+                              .available = mbuf_available,
+                              .idle = mbuf_idle,
+                              .destroy = mempool_destroy};
+
 }  // namespace
 
-std::unique_ptr<BufPool> BufPool::dpdk(std::string name, size_t n, int socket, size_t data_bytes) {
-  const std::string who = "BufPool::dpdk(\"" + name + "\"): ";
+std::unique_ptr<BufPool> make_dpdk_pool(std::string name, size_t n, int socket, size_t data_bytes) {
+  const std::string who = "make_dpdk_pool(\"" + name + "\"): ";
   if (rte_lcore_count() == 0) throw std::runtime_error(who + "EAL is not running: call slip::net::eal_init first");
   if (n == 0) throw std::invalid_argument(who + "zero buffers requested: pass n >= 1");
   if (n > std::numeric_limits<uint32_t>::max())
@@ -103,7 +125,6 @@ std::unique_ptr<BufPool> BufPool::dpdk(std::string name, size_t n, int socket, s
                                 std::to_string(UINT16_MAX - RTE_PKTMBUF_HEADROOM) + " (an mbuf's length is 16 bits)");
   const auto data_room = static_cast<uint16_t>(data_bytes + RTE_PKTMBUF_HEADROOM);
 
-  std::unique_ptr<BufPool> p(new BufPool(name, n));
   // A per-lcore cache must stay under n / 1.5 (rte_mempool's flush threshold).
   const unsigned cache = static_cast<unsigned>(std::min<size_t>(kMaxCache, n / 8));
   rte_mempool* mp = rte_pktmbuf_pool_create(name.c_str(), static_cast<unsigned>(n), cache, kPrivSize, data_room,
@@ -113,16 +134,20 @@ std::unique_ptr<BufPool> BufPool::dpdk(std::string name, size_t n, int socket, s
     throw std::runtime_error(who + "rte_pktmbuf_pool_create failed: " + rte_strerror(err) + ": " +
                              pool_fix_hint(err, n, data_room));
   }
-  p->mempool_ = mp;
+  std::unique_ptr<BufPool> p;
+  try {
+    p = BufPool::with_ops(name, n, kDpdkOps, mp);
+  } catch (...) {
+    rte_mempool_free(mp);
+    throw;
+  }
   rte_mempool_obj_iter(mp, init_packet_buf, p.get());
   return p;
 }
 
-PacketBuf* BufPool::from_mbuf(void* mbuf) noexcept {
-  return static_cast<PacketBuf*>(rte_mbuf_to_priv(mb(mbuf)));
-}
+void* mempool_of(const BufPool& pool) noexcept { return pool.ops().alloc == kDpdkOps.alloc ? pool.ctx() : nullptr; }
 
-void BufPool::to_mbuf(PacketBuf* b) noexcept {
+void to_mbuf(PacketBuf* b) noexcept {
   rte_mbuf* head = mb(b->mbuf);
   uint32_t pkt_len = 0;
   uint16_t segs = 0;
@@ -143,8 +168,7 @@ void BufPool::to_mbuf(PacketBuf* b) noexcept {
   head->l4_len = b->l4_len;
 }
 
-PacketBuf* BufPool::wrap_rx_mbuf(void* mbuf, uint16_t queue) noexcept {
-  rte_mbuf* m = mb(mbuf);
+PacketBuf* wrap_rx_mbuf(rte_mbuf* m, uint16_t queue) noexcept {
   if (!rx_exclusive(m)) [[unlikely]] {
     // Shared with a sender (net_ring): copy into the same pool. Foreign
     // mbufs (a pool without PacketBufs) cannot be wrapped: dropped.
@@ -168,25 +192,5 @@ PacketBuf* BufPool::wrap_rx_mbuf(void* mbuf, uint16_t queue) noexcept {
   head->offload_flags = rx_flags(m->ol_flags);
   return head;
 }
-
-// Hooks for buf.cc (net/dpdk_buf_hooks.h).
-
-// The mbuf refcount is 1 unless a PMD also holds it (see DpdkPort::tx_burst);
-// rte_pktmbuf_free_seg then only drops the PMD's share and leaves the chain's
-// next links alone for the PMD, and resets them itself when it frees.
-void free_dpdk_buf(PacketBuf* b) noexcept { rte_pktmbuf_free_seg(mb(b->mbuf)); }
-
-PacketBuf* alloc_dpdk_buf(BufPool& pool) noexcept {
-  rte_mbuf* m = rte_pktmbuf_alloc(static_cast<rte_mempool*>(pool.mempool()));
-  return m ? BufPool::from_mbuf(m) : nullptr;
-}
-
-bool dpdk_buf_idle(const PacketBuf* b) noexcept { return rte_mbuf_refcnt_read(mb(b->mbuf)) == 1; }
-
-size_t dpdk_pool_available(const BufPool& pool) noexcept {
-  return rte_mempool_avail_count(static_cast<const rte_mempool*>(pool.mempool()));
-}
-
-void destroy_dpdk_pool(void* mempool) noexcept { rte_mempool_free(static_cast<rte_mempool*>(mempool)); }
 
 }  // namespace slip::net

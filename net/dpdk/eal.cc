@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "net/dpdk/rte.h"
 #include "slip/net/dpdk.h"
+#include "slip_rte.h"
 
 namespace slip::net {
 namespace {

@@ -16,9 +16,10 @@
 #include <stdexcept>
 #include <string>
 
-#include "net/dpdk/rte.h"
+#include "net/dpdk/mbuf_buf.h"
 #include "net/proto/flow.h"
 #include "slip/net/dpdk.h"
+#include "slip_rte.h"
 
 namespace slip::net {
 namespace {
@@ -103,7 +104,7 @@ bool tx_take(PacketBuf* b) noexcept {
     if (shared) rte_mbuf_refcnt_update(mb(s->mbuf), 1);
     else s->refs.store(0, std::memory_order_relaxed);
   }
-  BufPool::to_mbuf(b);
+  to_mbuf(b);
   return shared;
 }
 
@@ -309,9 +310,9 @@ void DpdkPort::setup_queues(const DpdkPortConfig& cfg, uint16_t rx_desc, uint16_
   // nor a TCP segment built in a send buffer ever needs a chain.
   const size_t frame = size_t{cfg.mtu ? cfg.mtu : uint16_t{RTE_ETHER_MTU}} + RTE_ETHER_HDR_LEN + RTE_VLAN_HLEN;
   const size_t data_bytes = std::max(BufPool::kDefaultDataBytes, frame);
-  if (!pool_) pool_ = BufPool::dpdk("slip_port" + std::to_string(port_id_), cfg.pool_bufs, socket, data_bytes);
+  if (!pool_) pool_ = make_dpdk_pool("slip_port" + std::to_string(port_id_), cfg.pool_bufs, socket, data_bytes);
   if (cfg.send_pool_bufs && !send_pool_)
-    send_pool_ = BufPool::dpdk("slip_send" + std::to_string(port_id_), cfg.send_pool_bufs, socket, data_bytes);
+    send_pool_ = make_dpdk_pool("slip_send" + std::to_string(port_id_), cfg.send_pool_bufs, socket, data_bytes);
 
   rte_eth_dev_info info;
   rte_eth_dev_info_get(port_id_, &info);
@@ -319,7 +320,7 @@ void DpdkPort::setup_queues(const DpdkPortConfig& cfg, uint16_t rx_desc, uint16_
   rte_eth_txconf txconf = info.default_txconf;
   rxconf.offloads = rx_offloads;
   txconf.offloads = tx_offloads;
-  auto* mp = static_cast<rte_mempool*>(cfg.rx_mempool ? cfg.rx_mempool : pool_->mempool());
+  auto* mp = static_cast<rte_mempool*>(cfg.rx_mempool ? cfg.rx_mempool : mempool_of(*pool_));
   for (uint16_t q = 0; q < cfg.rx_queues; q++) {
     if (int r = rte_eth_rx_queue_setup(port_id_, q, rx_desc, socket, &rxconf, mp); r != 0)
       throw std::runtime_error(who + "rx queue " + std::to_string(q) + " setup failed: " + err_text(r) +
@@ -443,7 +444,7 @@ uint16_t DpdkPort::rx_burst(uint16_t q, PacketBuf** bufs, uint16_t max) noexcept
     const uint16_t want = std::min<uint16_t>(max - got, kBurst);
     const uint16_t n = rte_eth_rx_burst(port_id_, q, mbufs, want);
     for (uint16_t i = 0; i < n; i++) {
-      if (PacketBuf* b = BufPool::wrap_rx_mbuf(mbufs[i], q)) bufs[got++] = b;
+      if (PacketBuf* b = wrap_rx_mbuf(mbufs[i], q)) bufs[got++] = b;
     }
     if (n < want) break;
   }

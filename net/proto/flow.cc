@@ -1,17 +1,6 @@
 #include "net/proto/flow.h"
 
-#include <utility>
-
-#include "slip/common/mix.h"
-
 namespace slip::net::proto {
-
-uint32_t symmetric_flow_hash(uint32_t ip_a, uint16_t port_a, uint32_t ip_b, uint16_t port_b, uint8_t proto) noexcept {
-  uint64_t a = uint64_t{ip_a} << 16 | port_a, b = uint64_t{ip_b} << 16 | port_b;
-  if (a > b) std::swap(a, b);  // the endpoints in a fixed order: both directions hash alike
-  const uint64_t h = splitmix64(a ^ splitmix64(b ^ uint64_t{proto} << 48));
-  return static_cast<uint32_t>(h ^ h >> 32);
-}
 
 // For each set bit of the input, XOR in the 32 key bits starting at that
 // bit's position (the RSS specification's definition).

@@ -6,12 +6,22 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
+
+#include "slip/common/mix.h"
 
 namespace slip::net::proto {
 
 // The same value for both directions of a flow: two hosts that steer by it
-// put a flow on the same queue number at both ends.
-uint32_t symmetric_flow_hash(uint32_t ip_a, uint16_t port_a, uint32_t ip_b, uint16_t port_b, uint8_t proto) noexcept;
+// put a flow on the same queue number at both ends. Inline: every Nic's
+// default steering uses it, below the library this layer builds.
+inline uint32_t symmetric_flow_hash(uint32_t ip_a, uint16_t port_a, uint32_t ip_b, uint16_t port_b,
+                                    uint8_t proto) noexcept {
+  uint64_t a = uint64_t{ip_a} << 16 | port_a, b = uint64_t{ip_b} << 16 | port_b;
+  if (a > b) std::swap(a, b);  // the endpoints in a fixed order: both directions hash alike
+  const uint64_t h = splitmix64(a ^ splitmix64(b ^ uint64_t{proto} << 48));
+  return static_cast<uint32_t>(h ^ h >> 32);
+}
 
 // Microsoft's RSS (Toeplitz) hash of `input` under `key` (at least len + 4
 // bytes), as NICs compute it.

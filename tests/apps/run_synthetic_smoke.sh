@@ -8,9 +8,11 @@
 # it promptly with exit 0 and a summary whose counts match what was sent.
 # As root, --stack slip on a DPDK memif port must start, print its ready line
 # and exit 0 on SIGTERM (memif has no Linux peer; slip-loadgen's test drives it).
-#   run_synthetic_smoke.sh SLIP_SYNTHETIC
+# A build without DPDK (no-dpdk) must refuse --vdev and --pci instead, saying why.
+#   run_synthetic_smoke.sh SLIP_SYNTHETIC [dpdk|no-dpdk]
 set -u
-bin=${1:?usage: run_synthetic_smoke.sh SLIP_SYNTHETIC}
+bin=${1:?usage: run_synthetic_smoke.sh SLIP_SYNTHETIC [dpdk|no-dpdk]}
+dpdk=${2:-dpdk}
 py=/usr/bin/python3
 [[ -x $py ]] || { echo "SKIP: $py is missing"; exit 77; }
 work=$(mktemp -d)
@@ -183,6 +185,16 @@ echo "== bad flags"
 ((rc == 2)) || fail "--stack slip without --vdev exited $rc, want 2"
 out=$("$bin" --stack slip --vdev net_ring0 --pci 3b:00.0 --ip 10.0.0.1 2>&1); rc=$?
 ((rc == 2)) && grep -q "exactly one of --vdev" <<<"$out" || fail "--vdev with --pci: rc $rc, want 2: $out"
+if [[ $dpdk == no-dpdk ]]; then
+  for dev in "--vdev net_ring0" "--pci 3b:00.0"; do
+    # shellcheck disable=SC2086
+    out=$("$bin" --stack slip $dev --ip 10.0.0.1 2>&1); rc=$?
+    ((rc == 2)) && grep -q "built without DPDK: .*; use --iokernel (shared mode, behind iokerneld) or --stack kernel" \
+      <<<"$out" || fail "$dev without DPDK: rc $rc, want 2 and the reason: $out"
+  done
+  ((failed == 0)) && echo "synthetic smoke: all checks passed (built without DPDK: no slip-stack start/stop)"
+  exit $failed
+fi
 out=$("$bin" --stack slip --pci 3b:00.0 --eal-args "-n '4'" --ip 10.0.0.1 2>&1); rc=$?
 ((rc == 2)) && grep -q "quotes are not interpreted" <<<"$out" || fail "--eal-args with quotes: rc $rc, want 2: $out"
 out=$("$bin" --stack slip --pci 3b:00 --ip 10.0.0.1 2>&1); rc=$?

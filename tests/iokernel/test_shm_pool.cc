@@ -29,8 +29,8 @@
 #include <vector>
 
 #include "iokernel/shm_pool.h"
-#include "net/dpdk/rte.h"
 #include "slip/net/dpdk.h"
+#include "slip_rte.h"
 
 namespace slip::iok {
 namespace {

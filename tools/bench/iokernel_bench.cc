@@ -10,12 +10,9 @@
 // grant in shared memory. The floor of the parked case, an eventfd write
 // waking a thread blocked in ppoll on another core, is measured too. Never
 // asserts on time.
-#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "slip/common/cli11.h"
@@ -30,9 +27,7 @@
 #include <thread>
 #include <vector>
 
-#include "iokernel/daemon/control.h"
-#include "iokernel/daemon/cores.h"
-#include "iokernel/daemon/runtimes.h"
+#include "iokd_embed.h"
 #include "slip/iok/shared_nic.h"
 #include "slip/net/buf.h"
 #include "slip/runtime/runtime.h"
@@ -68,17 +63,17 @@ Pct percentiles(std::vector<uint64_t> v) {
   return p;
 }
 
-// The IOKernel's core-allocation side, in a thread of this process: accepts
-// one registration (an rx pool of one buffer: no frames flow here) and runs
-// the daemon's CoreAllocator every interval, yielding its core between passes.
+// The IOKernel's core-allocation side, in a thread of this process: the
+// daemon's own registration and CoreAllocator through its embedding API
+// (iokd_embed.h), which accepts one runtime (an rx pool of one buffer: no
+// frames flow here) and runs one allocation pass whenever this thread asks,
+// every interval, yielding its core between passes. The bench drives it
+// rather than a real iokerneld because it times the allocator itself: the
+// gaps between passes and, in the attached runtime's shared state, when
+// kthread 1 parked and when its grant came.
 class BenchDaemon {
  public:
-  BenchDaemon(const std::string& sock, uint64_t interval_ns)
-      : listener_(sock, SOCK_SEQPACKET, 0600, static_cast<gid_t>(-1)), interval_ns_(interval_ns) {
-    pool_ = iok::Fd(memfd_create("bench-pool", MFD_CLOEXEC | MFD_ALLOW_SEALING));
-    if (!pool_ || ftruncate(pool_.get(), kPoolBytes) != 0 ||
-        fcntl(pool_.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0)
-      throw std::runtime_error("bench: cannot make the rx pool memfd");
+  BenchDaemon(const std::string& sock, uint64_t interval_ns) : daemon_(sock, 2), interval_ns_(interval_ns) {
     th_ = std::thread([this] { serve(); });
   }
   ~BenchDaemon() { stop(); }
@@ -90,28 +85,22 @@ class BenchDaemon {
   const std::vector<uint64_t>& pass_gaps() const noexcept { return gaps_; }
   // The registered runtime's kthread k, once attached (spins until then).
   iok::KthreadShm& kthread(uint32_t k) {
-    while (!entry_.load()) std::this_thread::yield();
-    return entry_.load()->kthread(k);
+    while (!attached_.load()) std::this_thread::yield();
+    return daemon_.kthread(k);
   }
 
  private:
-  static constexpr uint32_t kPoolBytes = 4096;
   void serve() {
     pin_last_cpu();
-    pollfd p{listener_.fd(), POLLIN, 0};
-    while (!stop_ && poll(&p, 1, 10) <= 0) {
-    }
-    if (stop_) return;
-    iok::Fd c(accept4(listener_.fd(), nullptr, nullptr, SOCK_CLOEXEC));
-    iok::Attached a;
-    std::string why;
-    const iok::RxPool pool{pool_.get(), kPoolBytes, 2176, 1};
-    if (iok::accept_registration(c.get(), {}, 2000, pool, &a, &why) != 0) {
-      fmt::print(stderr, "bench: registration refused: {}\n", why);
+    try {
+      while (!stop_ && !daemon_.accept_one(10)) {
+      }
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "bench: {}\n", e.what());
       std::exit(1);
     }
-    iok::CoreAllocator alloc(std::make_unique<iok::DelayPolicy>(), 2);
-    entry_ = &table_.add(std::move(a), std::move(c), {}, now_ns());
+    if (stop_) return;
+    attached_ = true;
     uint64_t next = 0;
     const uint64_t start = now_ns();
     uint64_t last_pass = start;
@@ -121,12 +110,12 @@ class BenchDaemon {
       if (now >= next) {
         if (next != 0 && gaps_.size() < kMaxGaps) gaps_.push_back(now - last_pass);
         last_pass = now;
-        alloc.run(table_, now);
+        daemon_.allocate(now);
         next = now + interval_ns_;
       }
       std::this_thread::yield();  // the bench's idle backoff: the core goes to whoever else is runnable
     }
-    passes_per_ms_ = static_cast<double>(alloc.passes()) * 1e6 / static_cast<double>(now_ns() - start);
+    passes_per_ms_ = static_cast<double>(daemon_.passes()) * 1e6 / static_cast<double>(now_ns() - start);
   }
   // With kthread 1, which waits there parked or spinning (the runtime pins
   // kthread i to the i-th CPU), never with the load on kthread 0.
@@ -141,12 +130,9 @@ class BenchDaemon {
     CPU_SET(last, &set);
     sched_setaffinity(0, sizeof set, &set);
   }
-  iok::UnixListener listener_;
-  iok::Fd pool_;
+  iok::EmbeddedDaemon daemon_;
   uint64_t interval_ns_;
-  iok::RuntimeTable table_;
-  std::atomic<iok::RuntimeEntry*> entry_{nullptr};
-  std::atomic<bool> stop_{false};
+  std::atomic<bool> attached_{false}, stop_{false};
   double passes_per_ms_ = 0;
   static constexpr size_t kMaxGaps = 1 << 20;
   std::vector<uint64_t> gaps_;  // between allocation passes: how often the daemon thread got its core

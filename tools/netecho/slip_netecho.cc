@@ -18,8 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "slip/iok/shared_nic.h"
-#include "slip/net/dpdk.h"
+#include "slip/net/select.h"
 #include "slip/net/stack.h"
 #include "slip/runtime/runtime.h"
 #include "slip/runtime/sync.h"
@@ -230,6 +229,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: --stack slip needs --vdev (a DPDK port of its own) or --iokernel (shared mode)\n");
     return 2;
   }
+  if (!kernel && !vdev.empty() && !net::direct_mode_unavailable().empty()) {
+    std::fprintf(stderr, "error: %s\n", std::string(net::direct_mode_unavailable()).c_str());
+    return 2;
+  }
   auto ip = net::Ipv4Addr::parse(ip_s);
   if (!ip) {
     std::fprintf(stderr, "error: --ip %s is not an IPv4 address\n", ip_s.c_str());
@@ -315,12 +318,8 @@ int main(int argc, char** argv) {
   rc.kthreads = kthreads;
   if (spin) rc.spinning_kthreads = kthreads;
   try {
-    if (kernel) {
-      rt::run(rc, [&] { serve(*net::make_kernel_stack(sc), "linux sockets"); });
-      return g_failed ? 1 : 0;
-    }
-    slip::iok::NicChoice nc;
-    nc.mode = iok_socket.empty() ? slip::iok::NicChoice::Mode::kDirect : slip::iok::NicChoice::Mode::kShared;
+    net::NicChoice nc;
+    nc.mode = kernel ? net::NicMode::kKernel : iok_socket.empty() ? net::NicMode::kDirect : net::NicMode::kShared;
     nc.vdev = vdev;
     nc.port_name = port_name;
     nc.queues = queues;
@@ -332,15 +331,16 @@ int main(int argc, char** argv) {
     nc.shared.kthreads = kthreads;
     nc.shared.max_cores = static_cast<uint16_t>(kthreads);
     nc.shared.guaranteed_cores = static_cast<uint16_t>(std::min(guaranteed, kthreads));
-    auto nic = slip::iok::open_nic(nc);
-    const std::string where = iok_socket.empty() ? port_name : "iokerneld " + iok_socket;
-    rt::run(rc, [&] { serve(*net::make_slip_stack(*nic, sc), where + " (mac " + nic->caps().mac.str() + ")"); });
-    if (auto* port = dynamic_cast<net::DpdkPort*>(nic.get()); port && queues > 1) {
-      const net::DpdkStats ds = port->stats();
+    auto nic = net::open_nic(nc);
+    const std::string where = kernel ? "linux sockets"
+                              : (iok_socket.empty() ? port_name : "iokerneld " + iok_socket) + " (mac " +
+                                    nic->nic()->caps().mac.str() + ")";
+    rt::run(rc, [&] { serve(*nic->make_stack(sc), where); });
+    if (const net::NicQueueStats qs = nic->queue_stats(); queues > 1 && !qs.rx_frames.empty()) {
       std::printf("slip-netecho: rx frames per queue:");
-      for (uint16_t q = 0; q < queues; q++) std::printf(" %lu", ds.rx_queue_packets[q]);
+      for (uint64_t n : qs.rx_frames) std::printf(" %lu", n);
       std::printf("\nslip-netecho: tx frames per queue:");
-      for (uint16_t q = 0; q < queues; q++) std::printf(" %lu", ds.tx_queue_packets[q]);
+      for (uint64_t n : qs.tx_frames) std::printf(" %lu", n);
       std::printf("\n");
     }
   } catch (const std::exception& e) {

@@ -1,5 +1,5 @@
 // Packet buffers: one type over DPDK mbufs and over heap memory (the test wire,
-// the kernel backend). Buffers have headroom for headers, a reference count so
+// the kernel backend), whichever pool they come from (BufPoolOps). Buffers have headroom for headers, a reference count so
 // TCP can keep a sent segment for retransmission without copying, and a `next`
 // link for chains (multi-segment data). Pools are created at start-up; the data
 // path only takes and returns buffers.
@@ -70,15 +70,34 @@ struct PacketBuf {
   }
 };
 
+// What a pool does with its buffers, one indirect call per alloc or free.
+// Heap, in-memory and external pools use built-in ops; a backend whose
+// buffers live in memory of its own passes its ops when it makes the pool
+// (BufPool::with_ops: net/dpdk's mempools). ctx is the pool's backend state.
+struct BufPoolOps {
+  // One free buffer with head, capacity and pool set (and mbuf, where the
+  // backend has one); nullptr when none is free. BufPool::alloc resets the rest.
+  PacketBuf* (*alloc)(void* ctx) noexcept = nullptr;
+  // Takes back one segment whose last reference went (not the rest of its chain).
+  void (*free)(void* ctx, PacketBuf* b) noexcept = nullptr;
+  // Buffers free now.
+  size_t (*available)(const void* ctx) noexcept = nullptr;
+  // Whether no device still reads b (BufPool::only_ours); nullptr: none ever does.
+  bool (*idle)(const PacketBuf* b) noexcept = nullptr;
+  // Frees the backend's state when the BufPool goes; nullptr: nothing to free.
+  void (*destroy)(void* ctx) noexcept = nullptr;
+};
+
 // A fixed set of equal-size buffers. Heap pools serve tests and the kernel
-// backend; DPDK pools wrap an rte_mempool whose mbufs carry their PacketBuf in
-// the mbuf's private area, so wrapping costs no allocation.
+// backend; DPDK pools (net/dpdk) wrap an rte_mempool whose mbufs carry their
+// PacketBuf in the mbuf's private area, so wrapping costs no allocation.
 class BufPool {
  public:
   static constexpr size_t kHeadroom = 128;  // matches RTE_PKTMBUF_HEADROOM
+  static constexpr size_t kDefaultDataBytes = 2048;
 
   // n buffers of buf_size bytes (headroom included) from the heap.
-  static std::unique_ptr<BufPool> heap(std::string name, size_t n, size_t buf_size = 2048 + kHeadroom);
+  static std::unique_ptr<BufPool> heap(std::string name, size_t n, size_t buf_size = kDefaultDataBytes + kHeadroom);
   // n buffers of buf_size bytes laid out back to back at mem, which the
   // caller owns and keeps alive longer than the pool (the tx buffers of an
   // IOKernel region).
@@ -88,12 +107,13 @@ class BufPool {
   // b) instead of freeing (the IOKernel NIC returns rx buffers this way).
   using FreeFn = void (*)(void* ctx, PacketBuf* b) noexcept;
   static std::unique_ptr<BufPool> external(std::string name, FreeFn on_free, void* ctx);
-  // n mbufs from a new rte_mempool on `socket`, each with data_bytes beyond
-  // the headroom; EAL must be initialized.
-  static constexpr size_t kDefaultDataBytes = 2048;
-  static std::unique_ptr<BufPool> dpdk(std::string name, size_t n, int socket = -1,
-                                       size_t data_bytes = kDefaultDataBytes);
+  // n buffers that ops hands out and takes back, with ctx as their state.
+  // ops.alloc, free and available are required; the caller sets each
+  // buffer's pool to the returned pool before it hands one out.
+  static std::unique_ptr<BufPool> with_ops(std::string name, size_t n, const BufPoolOps& ops, void* ctx);
   ~BufPool();
+  BufPool(const BufPool&) = delete;
+  BufPool& operator=(const BufPool&) = delete;
 
   // A buffer with refs 1, len 0 and kHeadroom headroom; nullptr when exhausted.
   PacketBuf* alloc() noexcept;
@@ -105,32 +125,33 @@ class BufPool {
   static bool only_ours(const PacketBuf* b) noexcept;
 
   size_t size() const noexcept { return n_; }
-  size_t available() const noexcept;
+  size_t available() const noexcept { return ops_.available(ctx_); }
   const std::string& name() const noexcept { return name_; }
-  void* mempool() const noexcept { return mempool_; }
-  // The PacketBuf living in an mbuf of a DPDK pool (and back).
-  static PacketBuf* from_mbuf(void* mbuf) noexcept;
-  // Syncs an mbuf's fields from its PacketBuf (before tx) or back (after rx).
-  static void to_mbuf(PacketBuf* b) noexcept;
-  static PacketBuf* wrap_rx_mbuf(void* mbuf, uint16_t queue) noexcept;
+  const BufPoolOps& ops() const noexcept { return ops_; }
+  void* ctx() const noexcept { return ctx_; }
 
  private:
-  BufPool(std::string name, size_t n) : name_(std::move(name)), n_(n) {}
-  void free_one(PacketBuf* b) noexcept;
+  friend struct BuiltinBufOps;
+  BufPool(std::string name, size_t n, const BufPoolOps& ops, void* ctx)
+      : name_(std::move(name)), n_(n), ops_(ops), ctx_(ctx) {}
   void carve(uint8_t* mem, size_t buf_size) noexcept;
+
+  // Heap and in-memory pools: a spinlocked free list. A lock-free stack would
+  // be overkill while each pool has one kthread owner; the lock is uncontended
+  // in practice.
+  struct FreeList {
+    mutable std::atomic<bool> lock{false};  // guards head and count
+    PacketBuf* head = nullptr;
+    size_t count = 0;
+  };
 
   std::string name_;
   size_t n_;
-  // Heap pools: a lock-free stack would be overkill while each pool has one
-  // kthread owner; the spinlock is uncontended in practice.
-  mutable std::atomic<bool> lock_{false};  // guards free_ and free_count_
-  PacketBuf* free_ = nullptr;
-  size_t free_count_ = 0;
+  BufPoolOps ops_;  // by value: one load less per call, and external pools' free is their own function
+  void* ctx_;
+  FreeList free_;
   std::unique_ptr<PacketBuf[]> bufs_;
   std::unique_ptr<uint8_t[]> mem_;
-  void* mempool_ = nullptr;
-  FreeFn on_free_ = nullptr;  // external pools
-  void* free_ctx_ = nullptr;
 };
 
 }  // namespace slip::net

@@ -2,8 +2,8 @@
 // DpdkPort, a Nic over one ethdev port (any PMD: mlx5/ice on hardware, net_tap,
 // net_memif, net_af_xdp or net_ring here). No DPDK header leaks from here.
 //
-// Buffers: a port's pool is BufPool::dpdk; each mbuf carries its PacketBuf in
-// the mbuf private area. The PacketBuf refcount is what the stack uses; the
+// Buffers: a port's pool is make_dpdk_pool(); each mbuf carries its PacketBuf
+// in the mbuf private area. The PacketBuf refcount is what the stack uses; the
 // mbuf refcount stays 1 except while a PMD holds a packet that software also
 // still references (tx_burst of a packet after PacketBuf::ref()), so TCP can
 // keep a sent segment for retransmission without copying.
@@ -50,6 +50,15 @@ bool eal_initialized() noexcept;
 void register_thread();
 // Gives the lcore id back (call before the thread exits); no-op if none.
 void unregister_thread() noexcept;
+
+// n mbufs from a new rte_mempool on `socket` (-1: any), each with data_bytes
+// beyond the headroom, as a BufPool whose ops allocate and free mbufs; EAL
+// must be running. Throws with the cause and a fix.
+std::unique_ptr<BufPool> make_dpdk_pool(std::string name, size_t n, int socket = -1,
+                                        size_t data_bytes = BufPool::kDefaultDataBytes);
+// The rte_mempool under a make_dpdk_pool() pool (void*: no DPDK header
+// here); nullptr for any other pool.
+void* mempool_of(const BufPool& pool) noexcept;
 
 struct DpdkPortConfig {
   std::string name;      // ethdev name, e.g. "net_tap0"; when empty, port_id is used

@@ -1,7 +1,9 @@
-// Heap buffer pools and PacketBuf: exhaustion, chains, reference counts and the
-// headroom/tailroom arithmetic the protocol layers rely on.
+// Buffer pools (heap, external, a backend's own ops) and PacketBuf:
+// exhaustion, chains, reference counts and the headroom/tailroom arithmetic
+// the protocol layers rely on.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <thread>
@@ -21,7 +23,7 @@ TEST_CASE("Heap pool hands out every buffer, then nullptr", "[buf]") {
   CHECK(pool->name() == "t");
   CHECK(pool->size() == 8);
   CHECK(pool->available() == 8);
-  CHECK(pool->mempool() == nullptr);
+  CHECK(pool->ops().idle == nullptr);  // no device reads a heap buffer
   std::vector<PacketBuf*> got;
   while (PacketBuf* b = pool->alloc()) got.push_back(b);
   CHECK(got.size() == 8);
@@ -183,4 +185,114 @@ TEST_CASE("Two threads share a pool without losing buffers", "[buf]") {
   churn();
   t.join();
   CHECK(pool->available() == 64);
+}
+
+namespace {
+
+// A backend of two buffers that counts what its pool asks of it.
+struct FakeBackend {
+  static constexpr size_t kN = 2;
+  uint8_t mem[kN][kBufSize];
+  PacketBuf bufs[kN];
+  bool used[kN] = {};
+  bool device_reads = false;  // what idle() answers, negated
+  int allocs = 0, frees = 0, counts = 0, idles = 0, destroys = 0;
+};
+
+FakeBackend& fake(const void* ctx) { return *static_cast<FakeBackend*>(const_cast<void*>(ctx)); }
+
+constexpr BufPoolOps kFakeOps{
+    .alloc = [](void* ctx) noexcept -> PacketBuf* {
+      FakeBackend& f = fake(ctx);
+      f.allocs++;
+      for (size_t i = 0; i < FakeBackend::kN; i++)
+        if (!f.used[i]) {
+          f.used[i] = true;
+          return &f.bufs[i];
+        }
+      return nullptr;
+    },
+    .free = [](void* ctx, PacketBuf* b) noexcept {
+      FakeBackend& f = fake(ctx);
+      f.frees++;
+      f.used[b - f.bufs] = false;
+    },
+    .available = [](const void* ctx) noexcept -> size_t {
+      FakeBackend& f = fake(ctx);
+      f.counts++;
+      return static_cast<size_t>(std::count(f.used, f.used + FakeBackend::kN, false));
+    },
+    .idle = [](const PacketBuf* b) noexcept {
+      FakeBackend& f = fake(b->pool->ctx());
+      f.idles++;
+      return !f.device_reads;
+    },
+    .destroy = [](void* ctx) noexcept { fake(ctx).destroys++; },
+};
+
+}  // namespace
+
+TEST_CASE("A pool with custom ops calls them for alloc, free, counts, idle checks and teardown", "[buf]") {
+  FakeBackend f;
+  {
+    auto pool = BufPool::with_ops("custom", FakeBackend::kN, kFakeOps, &f);
+    for (size_t i = 0; i < FakeBackend::kN; i++) {
+      f.bufs[i].head = f.mem[i];
+      f.bufs[i].capacity = kBufSize;
+      f.bufs[i].pool = pool.get();
+    }
+    CHECK(pool->size() == 2);
+    CHECK(pool->ctx() == &f);
+    CHECK(pool->available() == 2);
+    CHECK(f.counts == 1);
+
+    PacketBuf* a = pool->alloc();
+    REQUIRE(a == &f.bufs[0]);
+    CHECK(a->refs.load() == 1);
+    CHECK(a->headroom() == BufPool::kHeadroom);
+    CHECK(a->len == 0);
+    PacketBuf* b = pool->alloc();
+    REQUIRE(b == &f.bufs[1]);
+    CHECK(pool->alloc() == nullptr);
+    CHECK(f.allocs == 3);
+
+    CHECK(BufPool::only_ours(a));
+    CHECK(f.idles == 1);
+    f.device_reads = true;
+    CHECK_FALSE(BufPool::only_ours(a));
+    a->ref();
+    CHECK_FALSE(BufPool::only_ours(a));  // another reference: idle is not asked
+    CHECK(f.idles == 2);
+    BufPool::release(a);
+    CHECK(f.frees == 0);
+
+    a->next = b;  // the last release of a chain frees each segment
+    BufPool::release(a);
+    CHECK(f.frees == 2);
+    CHECK(pool->available() == 2);
+    CHECK(f.destroys == 0);
+  }
+  CHECK(f.destroys == 1);
+}
+
+TEST_CASE("with_ops refuses ops without alloc, free or available", "[buf]") {
+  BufPoolOps ops = kFakeOps;
+  ops.available = nullptr;
+  CHECK_THROWS_WITH(BufPool::with_ops("bad", 1, ops, nullptr), Catch::Contains("required"));
+}
+
+TEST_CASE("An external pool hands each last release to its owner", "[buf]") {
+  FakeBackend f;
+  auto pool = BufPool::external("ext", kFakeOps.free, &f);
+  CHECK(pool->alloc() == nullptr);
+  CHECK(pool->available() == 0);
+  f.bufs[1].pool = pool.get();
+  f.used[1] = true;
+  f.bufs[1].ref();  // 2 references
+  BufPool::release(&f.bufs[1]);
+  CHECK(f.frees == 0);
+  BufPool::release(&f.bufs[1]);
+  CHECK(f.frees == 1);
+  CHECK_FALSE(f.used[1]);
+  CHECK(f.allocs == 0);
 }

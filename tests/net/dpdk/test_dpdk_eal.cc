@@ -17,7 +17,7 @@ TEST_CASE("DPDK set-up errors say what went wrong and how to fix it", "[dpdk][.e
     std::printf("skipping [eal_errors]: EAL already runs in this process; run test_net_dpdk '[eal_errors]' alone\n");
     return;
   }
-  CHECK_THROWS_WITH(BufPool::dpdk("early", 64), Contains("call slip::net::eal_init first"));
+  CHECK_THROWS_WITH(make_dpdk_pool("early", 64), Contains("call slip::net::eal_init first"));
   DpdkPortConfig cfg;
   cfg.name = "net_ring0";
   CHECK_THROWS_WITH(DpdkPort(cfg), Contains("call slip::net::eal_init first"));

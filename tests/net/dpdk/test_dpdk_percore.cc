@@ -4,7 +4,7 @@
 // on a 2-kthread runtime; tests/net/percore_check.h says what must hold.
 #include <catch2/catch.hpp>
 
-#include "net/dpdk/rte.h"
+#include "slip_rte.h"
 #include "slip/net/stack.h"
 #include "slip/runtime/runtime.h"
 #include "tests/net/dpdk/dpdk_test_util.h"

@@ -5,7 +5,8 @@
 
 #include <thread>
 
-#include "net/dpdk/rte.h"
+#include "net/dpdk/mbuf_buf.h"
+#include "slip_rte.h"
 #include "tests/net/dpdk/dpdk_test_util.h"
 
 namespace slip::net {
@@ -272,17 +273,18 @@ TEST_CASE("a full ring takes what fits and the caller keeps the rest", "[dpdk][r
 
 TEST_CASE("offload flags map onto mbuf fields and back", "[dpdk][ring]") {
   if (!start()) return;
-  auto pool = BufPool::dpdk("offloadpool", 64);
+  auto pool = make_dpdk_pool("offloadpool", 64);
   PacketBuf* b = pool->alloc();
   REQUIRE(b);
   CHECK(b->headroom() == BufPool::kHeadroom);
-  CHECK(BufPool::from_mbuf(b->mbuf) == b);
+  CHECK(from_mbuf(static_cast<rte_mbuf*>(b->mbuf)) == b);
+  CHECK(mempool_of(*pool) == static_cast<rte_mbuf*>(b->mbuf)->pool);
   b->append(60);
   b->offload_flags = PacketBuf::kTxIpCsum | PacketBuf::kTxUdpCsum;
   b->l2_len = 14;
   b->l3_len = 20;
   b->l4_len = 8;
-  BufPool::to_mbuf(b);
+  to_mbuf(b);
   auto* m = static_cast<rte_mbuf*>(b->mbuf);
   CHECK(m->data_len == 60);
   CHECK(m->pkt_len == 60);
@@ -296,7 +298,7 @@ TEST_CASE("offload flags map onto mbuf fields and back", "[dpdk][ring]") {
   m->ol_flags = RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_BAD;
   m->data_off = RTE_PKTMBUF_HEADROOM + 2;
   m->data_len = 40;
-  PacketBuf* r = BufPool::wrap_rx_mbuf(m, 3);
+  PacketBuf* r = wrap_rx_mbuf(m, 3);
   REQUIRE(r == b);
   CHECK(r->offload_flags == (PacketBuf::kRxIpCsumGood | PacketBuf::kRxL4CsumBad));
   CHECK(r->len == 40);

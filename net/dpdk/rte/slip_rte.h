@@ -1,7 +1,10 @@
-// The DPDK headers the project uses (net/dpdk, iokernel), in one place. DPDK 22.11's spinlock header
-// uses ++/-- on volatile ints, which C++20 deprecates (-Wvolatile under g++,
-// -Wdeprecated-volatile under clang); the warning is silenced for these
-// includes only, so -Werror builds pass without hiding our own code's warnings.
+// The DPDK headers the project uses, in one place: what net/dpdk, iokerneld
+// and the DPDK tests include instead of <rte_*.h> (meson: slip_rte_dep, which
+// also carries libdpdk). Internal: never from a public header, which must
+// build without DPDK. DPDK 22.11's spinlock header uses ++/-- on volatile
+// ints, which C++20 deprecates (-Wvolatile under g++, -Wdeprecated-volatile
+// under clang); the warning is silenced for these includes only, so -Werror
+// builds pass without hiding our own code's warnings.
 #pragma once
 
 #pragma GCC diagnostic push

@@ -6,15 +6,16 @@
 #include <unordered_map>
 #include <vector>
 
-#include "response_parser.h"
+#include "slip/proto/http/request_writer.h"
+#include "slip/proto/http/response_parser.h"
 #include "slip/runtime/sync.h"
 #include "slip/runtime/time.h"
 
 namespace slip::gateway {
 namespace {
 
-using http::HttpEvent;
-using http::HttpResponseParser;
+using proto::http::HttpEvent;
+using proto::http::HttpResponseParser;
 
 // Consumed bytes are dropped from the front of the receive buffer once this many pile up.
 constexpr size_t kReadChunk = 16 * 1024;
@@ -74,18 +75,20 @@ class HttpTransport final : public Transport {
   HttpTransport(net::Stack& st, const HttpUpstreamOptions& o) : st_(st), o_(o) {}
 
   Result<std::unique_ptr<UpstreamCall>> call(const Worker& w, const UpstreamRequest& r, uint64_t deadline) override {
+    using proto::http::append_field;
+    // Unchecked writers: the path is the gateway's own; the address and the key are the operator's config.
     std::string head;
     head.reserve(256);
-    head.append(r.method).append(" ").append(r.path).append(" HTTP/1.1\r\nHost: ");
-    head.append(w.cfg.ip.str()).append(":").append(std::to_string(w.cfg.port));
-    head.append("\r\nUser-Agent: slip-gateway\r\n");
+    proto::http::append_request_line(head, r.method, r.path);
+    append_field(head, "Host", w.cfg.ip.str() + ":" + std::to_string(w.cfg.port));
+    append_field(head, "User-Agent", "slip-gateway");
     if (r.method != "GET") {
-      head.append("Content-Type: application/json\r\nContent-Length: ").append(std::to_string(r.body.size()));
-      head.append("\r\n");
+      append_field(head, "Content-Type", "application/json");
+      append_field(head, "Content-Length", std::to_string(r.body.size()));
     }
-    head.append(r.stream ? "Accept: text/event-stream\r\n" : "Accept: application/json\r\n");
-    if (!r.request_id.empty()) head.append("X-Request-Id: ").append(r.request_id).append("\r\n");
-    if (!w.cfg.api_key.empty()) head.append("Authorization: Bearer ").append(w.cfg.api_key).append("\r\n");
+    append_field(head, "Accept", r.stream ? "text/event-stream" : "application/json");
+    if (!r.request_id.empty()) append_field(head, "X-Request-Id", r.request_id);
+    if (!w.cfg.api_key.empty()) append_field(head, "Authorization", "Bearer " + w.cfg.api_key);
     head.append("\r\n");
     auto c = std::make_unique<HttpCall>(*this, w, std::move(head), r.method == "GET" ? std::string_view{} : r.body);
     auto s = c->start(deadline);
@@ -190,7 +193,7 @@ Result<UpstreamHead> HttpCall::head(uint64_t deadline) {
       UpstreamHead h;
       h.status = ev->status;
       h.content_type.assign(ev->content_type);
-      h.event_stream = http::media_type_is(ev->content_type, "text/event-stream");
+      h.event_stream = proto::http::media_type_is(ev->content_type, "text/event-stream");
       close_ = ev->close;
       return h;
     }

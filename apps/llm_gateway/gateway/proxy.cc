@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "completion_request.h"
+#include "slip/proto/http/syntax.h"
 #include "slip/runtime/time.h"
 
 namespace slip::gateway {
@@ -58,8 +59,8 @@ void Gateway::add_routes(http::Router& r) {
 bool Gateway::authorized(const http::Request& req, const GatewayConfig& c) const {
   if (c.api_keys.empty()) return true;
   const std::string* h = req.header("authorization");
-  if (!h || h->size() < 7 || !http::iequals(std::string_view(*h).substr(0, 7), "bearer ")) return false;
-  const std::string_view key = http::trim_ows(std::string_view(*h).substr(7));
+  if (!h || h->size() < 7 || !proto::http::iequals(std::string_view(*h).substr(0, 7), "bearer ")) return false;
+  const std::string_view key = proto::http::trim_ows(std::string_view(*h).substr(7));
   for (const auto& k : c.api_keys)
     if (k == key) return true;
   return false;
@@ -82,7 +83,7 @@ void Gateway::completion(const http::Request& req, http::Responder& res, bool ch
   const auto cfg = config();
   if (!authorized(req, *cfg)) return answer(res, 401, "Incorrect API key provided.", "invalid_api_key");
   const std::string* ct = req.header("content-type");
-  if (!ct || !http::media_type_is(*ct, "application/json"))
+  if (!ct || !proto::http::media_type_is(*ct, "application/json"))
     return answer(res, 415, "Content-Type must be application/json", "unsupported_media_type");
   CompletionRequest cr;
   if (auto e = parse_completion(req.body, chat, cr)) return answer(res, e->status, e->message, e->code, 0, e->param);

@@ -7,14 +7,16 @@
 #include <memory>
 #include <string>
 
-#include "../http/server.h"
 #include "config.h"
+#include "http_server.h"
 #include "metrics.h"
 #include "pool.h"
 #include "sse.h"
 #include "upstream.h"
 
 namespace slip::gateway {
+
+namespace http = app::http;
 
 class Gateway {
  public:

@@ -1,8 +1,8 @@
-// Incremental HTTP/1.1 response framing for a pipelined client connection,
-// shared by slip-loadgen's http and sse protocols and the gateway's upstream
-// client. It consumes whole units (a header block, a chunk-size line, body
-// bytes, a trailer line) from the front of what it is given and keeps its place across calls: the caller drops the consumed
-// bytes and passes the rest again, with more appended, next time.
+// Client-side HTTP/1.1 response framing (RFC 9112) for a pipelined
+// connection. It consumes whole units (a header block, a chunk-size line,
+// body bytes, a trailer line) from the front of what it is given and keeps
+// its place across calls: the caller drops the consumed bytes and passes the
+// rest again, with more appended, next time.
 #pragma once
 
 #include <cstddef>
@@ -11,9 +11,9 @@
 #include <string_view>
 
 #include "slip/common/result.h"
-#include "syntax.h"
+#include "slip/proto/http/syntax.h"
 
-namespace slip::gateway::http {
+namespace slip::proto::http {
 
 // One thing the parser found. Views point into the bytes passed to next() and
 // stay valid until those bytes are dropped.
@@ -56,10 +56,4 @@ class HttpResponseParser {
   size_t trailer_bytes_ = 0;
 };
 
-// "METHOD target HTTP/1.1" then Host and User-Agent fields, each line with its
-// CRLF. Setup: throws std::invalid_argument when target or host would break the framing.
-std::string http_request_head(std::string_view method, std::string_view target, std::string_view host);
-// Setup: throws std::invalid_argument naming `what` when value cannot be a header field value.
-void check_field_value(std::string_view what, std::string_view value);
-
-}  // namespace slip::gateway::http
+}  // namespace slip::proto::http

@@ -1,13 +1,11 @@
-// HTTP/1.1 response framing (RFC 9112) for clients (slip-loadgen, the
-// gateway's upstream side): strict, bounded, and it never looks past the
-// bytes it is given.
-#include "response_parser.h"
+// HTTP/1.1 response framing (RFC 9112) for clients: strict, bounded, and it
+// never looks past the bytes it is given.
+#include "slip/proto/http/response_parser.h"
 
 #include <algorithm>
 #include <cstring>
-#include <stdexcept>
 
-namespace slip::gateway::http {
+namespace slip::proto::http {
 namespace {
 
 constexpr std::string_view kCrlf = "\r\n";
@@ -47,27 +45,6 @@ bool parse_length(std::string_view v, uint64_t& out) {
 }
 
 }  // namespace
-
-void check_field_value(std::string_view what, std::string_view value) {
-  if (!is_text(value) || trim_ows(value).size() != value.size())
-    throw std::invalid_argument(std::string(what) + " must be printable text without control characters or surrounding spaces");
-}
-
-std::string http_request_head(std::string_view method, std::string_view target, std::string_view host) {
-  const bool target_ok = !target.empty() && std::none_of(target.begin(), target.end(), [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return u <= 0x20 || u == 0x7f;
-  });
-  if (!target_ok) throw std::invalid_argument("--path must be a request target without spaces or control characters, e.g. /index.html");
-  if (host.empty() || host.find_first_of(" \t") != std::string_view::npos)
-    throw std::invalid_argument("--host must be a host name (or host:port) without spaces");
-  check_field_value("--host", host);
-  std::string out;
-  out.append(method).append(" ").append(target).append(" HTTP/1.1\r\n");
-  out.append("Host: ").append(host).append("\r\n");
-  out.append("User-Agent: slip-loadgen\r\n");
-  return out;
-}
 
 Result<size_t> HttpResponseParser::fail() {
   state_ = State::failed;
@@ -256,4 +233,4 @@ Result<size_t> HttpResponseParser::next(const uint8_t* p, size_t n, HttpEvent& e
   }
 }
 
-}  // namespace slip::gateway::http
+}  // namespace slip::proto::http

@@ -233,4 +233,47 @@ Result<size_t> HttpResponseParser::next(const uint8_t* p, size_t n, HttpEvent& e
   }
 }
 
+Result<size_t> HttpResponseReader::next_from_carry(const uint8_t* p, size_t n, HttpEvent& ev) {
+  size_t used = 0;
+  while (used < n) {
+    // Every framing unit ends with CRLF, so a line at a time never takes a body byte.
+    const auto* lf = static_cast<const uint8_t*>(std::memchr(p + used, '\n', n - used));
+    const size_t take = lf ? static_cast<size_t>(lf - (p + used)) + 1 : n - used;
+    carry_.append(reinterpret_cast<const char*>(p + used), take);
+    carried_ += take;
+    used += take;
+    auto r = parser_.next(reinterpret_cast<const uint8_t*>(carry_.data()), carry_.size(), ev);
+    if (!r) return r;
+    if (ev.kind != HttpEvent::Kind::none) {
+      spent_ = *r;  // ev may point into the carry: keep it until the next call
+      return used;
+    }
+    carry_.erase(0, *r);
+    if (carry_.empty()) return used;
+  }
+  return used;
+}
+
+Result<size_t> HttpResponseReader::next(const uint8_t* p, size_t n, HttpEvent& ev) {
+  ev = HttpEvent{};
+  carry_.erase(0, spent_);
+  spent_ = 0;
+  size_t used = 0;
+  if (!carry_.empty()) {
+    auto r = next_from_carry(p, n, ev);
+    if (!r) return r;
+    used = *r;
+    if (ev.kind != HttpEvent::Kind::none || !carry_.empty()) return used;
+  }
+  auto r = parser_.next(p + used, n - used, ev);
+  if (!r) return r;
+  used += *r;
+  if (ev.kind == HttpEvent::Kind::none && used < n) {  // a unit cut by the end of the piece
+    carry_.assign(reinterpret_cast<const char*>(p + used), n - used);
+    carried_ += n - used;
+    used = n;
+  }
+  return used;
+}
+
 }  // namespace slip::proto::http

@@ -56,4 +56,32 @@ class HttpResponseParser {
   size_t trailer_bytes_ = 0;
 };
 
+// The same framing over pieces the caller does not keep: the runs of a
+// connection's receive buffer read in place (TcpConn::read_inplace), each
+// gone once it is consumed. Body bytes come back as views into the piece
+// they arrived in, never copied; only a framing unit that a piece's end cuts
+// (a head, a chunk-size or trailer line, a chunk's CRLF) is copied into a
+// small carry, a line at a time, until its end arrives.
+class HttpResponseReader {
+ public:
+  // Consumes from [p, p + n) up to and including the next event and returns
+  // the bytes consumed. Kind::none: all n were consumed and more are needed.
+  // The event's views stay valid until the next call. Errors as
+  // HttpResponseParser::next.
+  Result<size_t> next(const uint8_t* p, size_t n, HttpEvent& ev);
+  // Bytes copied into the carry so far: framing only, for tests and counters.
+  uint64_t carried_bytes() const { return carried_; }
+
+ private:
+  // Completes the cut unit in the carry from the front of [p, p + n); sets
+  // used to the bytes taken from p. Kind::none with carry_ empty: the unit
+  // is done and the rest of p is for the parser.
+  Result<size_t> next_from_carry(const uint8_t* p, size_t n, HttpEvent& ev);
+
+  HttpResponseParser parser_;
+  std::string carry_;
+  size_t spent_ = 0;  // carry bytes the last event came from: dropped on the next call
+  uint64_t carried_ = 0;
+};
+
 }  // namespace slip::proto::http

@@ -1,5 +1,5 @@
 // slip-synthetic: the spin server for tail-latency experiments (as in the
-// Shenango and Caladan papers). Each request (synthetic_wire.h) is answered
+// Shenango and Caladan papers). Each request (slip/proto/synthetic.h) is answered
 // after the server busy-spins its service time: the time the request names,
 // or one drawn from --service. Serves UDP and TCP on Slipstream's stack over
 // a DPDK port or on Linux sockets, so the two can be compared under the same

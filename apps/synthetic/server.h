@@ -1,4 +1,4 @@
-// The spin server of apps/synthetic: answers each request (synthetic_wire.h)
+// The spin server of apps/synthetic: answers each request (slip/proto/synthetic.h)
 // after busy-spinning its service time on the CPU, over UDP and TCP on any
 // slip::net::Stack, and keeps per-uthread counts and served-time histograms
 // that are merged when it stops.
@@ -14,10 +14,15 @@
 #include "slip/common/histogram.h"
 #include "slip/net/stack.h"
 #include "slip/runtime/runtime.h"
+#include "slip/proto/synthetic.h"
 #include "slip/runtime/sync.h"
-#include "synthetic_wire.h"
 
 namespace slip::synthetic {
+
+using proto::synthetic::Header;
+using proto::synthetic::kMaxMessage;
+using proto::synthetic::kServerChooses;
+using proto::synthetic::parse_header;
 
 // Longest spin a request may ask for; a larger work_ns is a bad request, so a
 // stray client cannot pin a core for minutes.

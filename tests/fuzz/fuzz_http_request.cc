@@ -1,5 +1,5 @@
-// libFuzzer target for the gateway's HTTP/1.1 request parser
-// (apps/llm_gateway/http/request.cc). The first byte picks a chunk size and
+// libFuzzer target for the HTTP/1.1 request parser
+// (proto/http/request_parser.cc). The first byte picks a chunk size and
 // small limits; the rest is a pipelined stream of requests. It is parsed in
 // chunks (each an exact-size heap copy, so ASan sees reads past the end) and
 // again whole; both must agree on every request, its status and its body.
@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "request.h"
+#include "slip/proto/http/request_parser.h"
 
-using slip::gateway::http::Limits;
-using slip::gateway::http::RequestParser;
+using slip::proto::http::Limits;
+using slip::proto::http::RequestParser;
 
 namespace {
 

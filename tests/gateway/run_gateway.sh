@@ -127,6 +127,14 @@ done
 ttft_n=$(sed -n 's/^slip_gateway:time_to_first_token_seconds_count \([0-9]*\)$/\1/p' "$work/metrics.txt")
 [[ ${ttft_n:-0} -ge 3 ]] || fail "TTFT histogram count ${ttft_n:-missing}, want >= 3"
 grep -q '^slip_gateway:requests_total{status="200"} [1-9]' "$work/metrics.txt" || fail "no 200s counted"
+# The relay copies a byte once (into its buffer), more only for an event a read cut: 3 per byte before it read in place.
+relayed=$(sed -n 's/^slip_gateway:relay_bytes_total \([0-9]*\)$/\1/p' "$work/metrics.txt")
+copied=$(sed -n 's/^slip_gateway:relay_copied_bytes_total \([0-9]*\)$/\1/p' "$work/metrics.txt")
+if [[ ${relayed:-0} -gt 0 && ${copied:-0} -ge $relayed && $copied -le $((relayed * 3 / 2)) ]]; then
+  echo "relay: $copied bytes copied for $relayed relayed"
+else
+  fail "relay copies: ${copied:-missing} bytes copied for ${relayed:-missing} relayed; want 1 to 1.5 per byte"
+fi
 
 echo "== errors"
 chat=$url/v1/chat/completions

@@ -1,6 +1,7 @@
-// memcached text and binary protocols: exact request bytes, responses framed
-// across any split, strict rejection of malformed bytes, the get/set mix, and
-// preload covering the key space.
+// slip-loadgen's memcached text and binary protocols: exact request bytes,
+// outcomes of responses framed across any split, parse errors, the get/set
+// mix, and preload covering the key space. The wire code's own checks are
+// tested in tests/proto.
 #include <catch2/catch.hpp>
 
 #include <set>
@@ -163,38 +164,13 @@ TEST_CASE("memcached text waits for the whole response", "[proto]") {
 }
 
 TEST_CASE("malformed memcached text responses are rejected", "[proto]") {
+  // Every malformation is tested in tests/proto; here: the adapter stops at one without an outcome.
   auto p = make_memcached_text(one_key(1.0), 0);
-  const std::vector<std::string> bad = {
-      "STORED\n",                                     // bare \n
-      "\r\n",                                         // empty line
-      "HELLO\r\n",                                    // unknown reply
-      "stored\r\n",                                   // replies are upper case
-      "STORED \r\n",                                  // trailing space
-      "VALUE\r\n",                                    // no fields
-      "VALUE k 0\r\n",                                // no length
-      "VALUE k 0 5 \r\nabcde\r\nEND\r\n",             // trailing space
-      "VALUE k 0 5 1 2\r\nabcde\r\nEND\r\n",          // extra field
-      "VALUE k x 5\r\nabcde\r\nEND\r\n",              // flags not a number
-      "VALUE k 4294967296 5\r\nabcde\r\nEND\r\n",     // flags over 32 bits
-      "VALUE k 0 -5\r\nabcde\r\nEND\r\n",             // negative length
-      "VALUE k 0 +5\r\nabcde\r\nEND\r\n",             // signed length
-      "VALUE k 0 99999999999\r\n",                    // length beyond any item
-      "VALUE  k 0 5\r\nabcde\r\nEND\r\n",             // empty key
-      "VALUE k\x01 0 5\r\nabcde\r\nEND\r\n",          // control byte in the key
-      "VALUE " + std::string(251, 'k') + " 0 5\r\n",  // key over 250 bytes
-      "VALUE k 0 5\r\nabcdef\r\nEND\r\n",             // data longer than said
-      "VALUE k 0 5\r\nabcd\r\nEND\r\n",               // data shorter than said
-      "VALUE k 0 5\r\nabcdeEND\r\n",                  // no \r\n after the data
-      "VALUE k 0 5\r\nabcde\r\nVALUE k 0 5\r\n",      // no END (multi-get answer)
-      "VALUE k 0 5\r\nabcde\r\nEND\n",                // END without \r
-      std::string(3000, 'S'),                         // a line that never ends
-      "SERVER_ERROR " + std::string(2100, 'x') + "\r\n",
-  };
+  const std::vector<std::string> bad = {"HELLO\r\n", "VALUE k 0 5\r\nabcdef\r\nEND\r\n", std::string(3000, 'S')};
   for (const std::string& b : bad) {
     INFO(b.substr(0, 60));
     CHECK(rejected(*p, b));
   }
-  // Nothing is completed before the error either.
   Recorder r;
   const std::string s = "VALUE k 0 5\r\nabcde\r\nEMD\r\n";
   CHECK_FALSE(p->parse(reinterpret_cast<const uint8_t*>(s.data()), s.size(), 0, r));
@@ -217,22 +193,11 @@ TEST_CASE("malformed memcached binary responses are rejected", "[proto]") {
   auto p = make_memcached_binary(one_key(1.0), 0);
   std::string wrong_magic = bin_stored(1);
   wrong_magic[0] = '\x80';
-  std::string wrong_op = bin_stored(1);
+  std::string wrong_op = bin_stored(1);  // a well-formed reply to a command we never send
   wrong_op[1] = '\x0a';
-  std::string datatype = bin_stored(1);
-  datatype[5] = 1;
-  std::string short_body = bin_hit(1, "");  // body 4, but extras 4 + key 2
-  short_body[3] = 2;
-  std::string huge = bin_stored(1);
-  huge.replace(8, 4, be(64u << 20, 4));
-  const std::vector<std::string> bad = {wrong_magic, wrong_op, datatype, short_body, huge,
-                                        bin_response(0, 0, 1, "", "abc"),  // hit without flags
-                                        "\x81"s};                          // alone is fine; checked below
-  for (size_t i = 0; i + 1 < bad.size(); i++) {
-    INFO(i);
-    CHECK(rejected(*p, bad[i]));
-  }
-  CHECK_FALSE(rejected(*p, bad.back()));
+  const std::string no_flags = bin_response(0, 0, 1, "", "abc");
+  for (const std::string& b : {wrong_magic, wrong_op, no_flags}) CHECK(rejected(*p, b));
+  CHECK_FALSE(rejected(*p, "\x81"s));
   CHECK(rejected(*p, bin_stored(1) + "\x00"s));  // garbage after a good response
 }
 

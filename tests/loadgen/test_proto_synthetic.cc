@@ -6,10 +6,10 @@
 #include <vector>
 
 #include "protocol.h"
-#include "synthetic_wire.h"
+#include "slip/proto/synthetic.h"
 
 using namespace slip::loadgen;
-namespace syn = slip::synthetic;
+namespace syn = slip::proto::synthetic;
 
 namespace {
 

@@ -1,22 +1,28 @@
 // HTTP/1.1 GET with keep-alive, pipelined on each connection.
-#include "response_parser.h"
 #include "protocol.h"
+#include "slip/proto/http/request_writer.h"
+#include "slip/proto/http/response_parser.h"
 
 namespace slip::loadgen {
+
+std::string loadgen_request_head(std::string_view method, std::string_view target, std::string_view host) {
+  proto::http::check_request_target("--path", target);
+  proto::http::check_host("--host", host);
+  std::string head = proto::http::request_head(method, target, host);
+  proto::http::append_field(head, "User-Agent", "slip-loadgen");
+  return head;
+}
+
 namespace {
 
-using gateway::http::check_field_value;
-using gateway::http::http_request_head;
-using gateway::http::HttpEvent;
-using gateway::http::HttpResponseParser;
-using gateway::http::media_type_is;
-
+using proto::http::HttpEvent;
+using proto::http::HttpResponseParser;
 
 // Every request is the same GET; a response is ok when its status is 2xx or 3xx.
 class Http final : public ClientProtocol {
  public:
   explicit Http(const ProtocolConfig& cfg)
-      : request_(http_request_head("GET", cfg.path, cfg.host) + "Accept: */*\r\n\r\n") {}
+      : request_(loadgen_request_head("GET", cfg.path, cfg.host) + "Accept: */*\r\n\r\n") {}
 
   void build_request(uint64_t, std::string& out) override { out += request_; }
 

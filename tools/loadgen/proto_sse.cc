@@ -7,19 +7,19 @@
 #include <string>
 #include <vector>
 
-#include "response_parser.h"
 #include "protocol.h"
 #include "slip/common/dist.h"
 #include "slip/common/words.h"
+#include "slip/proto/http/request_writer.h"
+#include "slip/proto/http/response_parser.h"
 
 namespace slip::loadgen {
 namespace {
 
-using gateway::http::check_field_value;
-using gateway::http::http_request_head;
-using gateway::http::HttpEvent;
-using gateway::http::HttpResponseParser;
-using gateway::http::media_type_is;
+using proto::http::check_field_value;
+using proto::http::HttpEvent;
+using proto::http::HttpResponseParser;
+using proto::http::media_type_is;
 
 
 // Turns a text/event-stream body into events and the events into tokens. It
@@ -143,7 +143,7 @@ class Sse final : public ClientProtocol {
     // The prefixes depend on the seed alone, so every connection shares them.
     for (uint32_t g = 0; cfg.shared_prefix > 0 && g < cfg.prefix_groups; g++)
       prefixes_.push_back(words(cfg.seed * 0x9e3779b97f4a7c15ULL + g + 1, cfg.shared_prefix) + " ");
-    head_ = http_request_head("POST", chat_ ? "/v1/chat/completions" : "/v1/completions", cfg.host);
+    head_ = loadgen_request_head("POST", chat_ ? "/v1/chat/completions" : "/v1/completions", cfg.host);
     head_ += "Content-Type: application/json\r\nAccept: text/event-stream\r\n";
     if (!cfg.api_key.empty()) {
       check_field_value("--api-key", cfg.api_key);

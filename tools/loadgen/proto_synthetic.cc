@@ -1,13 +1,15 @@
-// apps/synthetic's protocol (synthetic_wire.h) and plain echo, over UDP or TCP.
+// The synthetic service's protocol (slip/proto/synthetic.h) and plain echo, over UDP or TCP.
 #include <algorithm>
 #include <cstring>
 #include <random>
 
 #include "protocol.h"
-#include "synthetic_wire.h"
+#include "slip/proto/synthetic.h"
 
 namespace slip::loadgen {
 namespace {
+
+namespace synthetic = proto::synthetic;
 
 // Synthetic: a header (plus padding to --req-size) per request; the response
 // is a bare header. Over UDP the echoed id says which request it answers.

@@ -92,6 +92,12 @@ struct ProtocolInfo {
 const std::vector<ProtocolInfo>& protocols();
 const ProtocolInfo* find_protocol(std::string_view name);
 
+// The head of an HTTP/1.1 request from slip-loadgen (request line, Host,
+// User-Agent), for the http and sse protocols. Setup: throws
+// std::invalid_argument naming --path or --host when target or host would
+// break the framing.
+std::string loadgen_request_head(std::string_view method, std::string_view target, std::string_view host);
+
 // Factories, one per file.
 std::unique_ptr<ClientProtocol> make_synthetic(const ProtocolConfig& cfg, uint32_t conn_index);
 std::unique_ptr<ClientProtocol> make_echo(const ProtocolConfig& cfg, uint32_t conn_index);

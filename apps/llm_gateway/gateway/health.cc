@@ -17,7 +17,7 @@ bool probe(Transport& t, const Worker& w, uint64_t timeout_ns) {
   if (!h) return false;
   std::string body;
   for (;;) {
-    auto r = (*call)->read_body(body, deadline);
+    auto r = (*call)->read_body_to(body, deadline);
     if (!r) return false;
     if (!*r) break;
     if (body.size() > 64 * 1024) return false;

@@ -6,18 +6,16 @@
 #include <unordered_map>
 #include <vector>
 
-#include "response_parser.h"
+#include "slip/proto/http/request_writer.h"
+#include "slip/proto/http/response_parser.h"
 #include "slip/runtime/sync.h"
 #include "slip/runtime/time.h"
 
 namespace slip::gateway {
 namespace {
 
-using http::HttpEvent;
-using http::HttpResponseParser;
-
-// Consumed bytes are dropped from the front of the receive buffer once this many pile up.
-constexpr size_t kReadChunk = 16 * 1024;
+using proto::http::HttpEvent;
+using proto::http::HttpResponseReader;
 
 std::string key_of(const Worker& w) { return w.cfg.name + "@" + w.cfg.ip.str() + ":" + std::to_string(w.cfg.port); }
 
@@ -46,17 +44,18 @@ class HttpCall final : public UpstreamCall {
   ~HttpCall() override;
   Result<size_t> start(uint64_t deadline);
   Result<UpstreamHead> head(uint64_t deadline) override;
-  Result<bool> read_body(std::string& out, uint64_t deadline) override;
+  Result<bool> read_body(BodySink& sink, uint64_t deadline) override;
   void abort() override {
     if (conn_) conn_->abort();
     conn_.reset();
   }
 
  private:
-  // More bytes into rx_; 0 at EOF.
-  Result<size_t> fill(uint64_t deadline);
-  // The next parser event from what rx_ holds (Kind::none: need more).
-  Result<HttpEvent> next_event();
+  // One in-place read: the response bytes go through the reader where the
+  // stack received them, and on_event(ev) sees each event until it returns
+  // false; what follows then stays in the connection.
+  template <class OnEvent>
+  Result<net::TcpConn::InplaceRead> read_events(uint64_t deadline, OnEvent on_event);
 
   HttpTransport& t_;
   const Worker& w_;
@@ -64,9 +63,11 @@ class HttpCall final : public UpstreamCall {
   const std::string_view body_;
   std::unique_ptr<net::TcpConn> conn_;
   bool reused_ = false, got_any_ = false, ended_ = false, close_ = false;
-  std::string rx_;
-  size_t off_ = 0;
-  HttpResponseParser parser_;
+  bool event_stream_ = false;
+  bool stray_ = false;  // bytes came after the response's end: the connection is not reusable
+  int error_ = 0;       // the response was malformed or too large; sticks
+  uint64_t body_bytes_ = 0;
+  HttpResponseReader reader_;
 };
 
 class HttpTransport final : public Transport {
@@ -74,18 +75,20 @@ class HttpTransport final : public Transport {
   HttpTransport(net::Stack& st, const HttpUpstreamOptions& o) : st_(st), o_(o) {}
 
   Result<std::unique_ptr<UpstreamCall>> call(const Worker& w, const UpstreamRequest& r, uint64_t deadline) override {
+    using proto::http::append_field;
+    // Unchecked writers: the path is the gateway's own; the address and the key are the operator's config.
     std::string head;
     head.reserve(256);
-    head.append(r.method).append(" ").append(r.path).append(" HTTP/1.1\r\nHost: ");
-    head.append(w.cfg.ip.str()).append(":").append(std::to_string(w.cfg.port));
-    head.append("\r\nUser-Agent: slip-gateway\r\n");
+    proto::http::append_request_line(head, r.method, r.path);
+    append_field(head, "Host", w.cfg.ip.str() + ":" + std::to_string(w.cfg.port));
+    append_field(head, "User-Agent", "slip-gateway");
     if (r.method != "GET") {
-      head.append("Content-Type: application/json\r\nContent-Length: ").append(std::to_string(r.body.size()));
-      head.append("\r\n");
+      append_field(head, "Content-Type", "application/json");
+      append_field(head, "Content-Length", std::to_string(r.body.size()));
     }
-    head.append(r.stream ? "Accept: text/event-stream\r\n" : "Accept: application/json\r\n");
-    if (!r.request_id.empty()) head.append("X-Request-Id: ").append(r.request_id).append("\r\n");
-    if (!w.cfg.api_key.empty()) head.append("Authorization: Bearer ").append(w.cfg.api_key).append("\r\n");
+    append_field(head, "Accept", r.stream ? "text/event-stream" : "application/json");
+    if (!r.request_id.empty()) append_field(head, "X-Request-Id", r.request_id);
+    if (!w.cfg.api_key.empty()) append_field(head, "Authorization", "Bearer " + w.cfg.api_key);
     head.append("\r\n");
     auto c = std::make_unique<HttpCall>(*this, w, std::move(head), r.method == "GET" ? std::string_view{} : r.body);
     auto s = c->start(deadline);
@@ -138,7 +141,7 @@ class HttpTransport final : public Transport {
 
 HttpCall::~HttpCall() {
   if (!conn_) return;
-  if (ended_ && !close_ && off_ == rx_.size()) t_.put_back(key_, std::move(conn_));
+  if (ended_ && !close_ && !stray_) t_.put_back(key_, std::move(conn_));
   else conn_->abort();
 }
 
@@ -157,46 +160,56 @@ Result<size_t> HttpCall::start(uint64_t deadline) {
   return write_all(*conn_, req_head_, body_, deadline);
 }
 
-Result<size_t> HttpCall::fill(uint64_t deadline) {
+template <class OnEvent>
+Result<net::TcpConn::InplaceRead> HttpCall::read_events(uint64_t deadline, OnEvent on_event) {
+  if (error_) return err(error_);
   if (!conn_) return err(ECONNABORTED);
-  if (off_ == rx_.size() || off_ > kReadChunk) rx_.erase(0, off_), off_ = 0;
-  if (rx_.size() - off_ > t_.max_response()) return err(EMSGSIZE);
-  // Appends what arrived straight from the stack's buffers: no zero-filled
-  // scratch space, one copy.
+  bool stop = false;
   auto r = conn_->read_inplace(
-      [this](const uint8_t* p, size_t n) {
-        rx_.append(reinterpret_cast<const char*>(p), n);
-        return n;
+      [&](const uint8_t* p, size_t n) -> size_t {
+        size_t used = 0;
+        while (!stop && !error_) {
+          HttpEvent ev;
+          auto k = reader_.next(p + used, n - used, ev);
+          if (!k) {
+            error_ = k.error();
+            break;
+          }
+          used += *k;
+          if (ev.kind == HttpEvent::Kind::none) break;
+          stop = !on_event(ev);
+        }
+        stray_ |= ended_ && used < n;
+        return used;
       },
       deadline);
-  if (!r) return err(r.error());
-  if (r->taken > 0) got_any_ = true;
-  return r->taken;  // 0: EOF
-}
-
-Result<HttpEvent> HttpCall::next_event() {
-  HttpEvent ev;
-  auto r = parser_.next(reinterpret_cast<const uint8_t*>(rx_.data()) + off_, rx_.size() - off_, ev);
-  if (!r) return err(r.error());
-  off_ += *r;
-  return ev;
+  if (r && r->taken > 0) got_any_ = true;
+  if (error_) return err(error_);
+  return r;
 }
 
 Result<UpstreamHead> HttpCall::head(uint64_t deadline) {
   for (;;) {
-    auto ev = next_event();
-    if (!ev) return err(ev.error());
-    if (ev->kind == HttpEvent::Kind::head) {
-      UpstreamHead h;
-      h.status = ev->status;
-      h.content_type.assign(ev->content_type);
-      h.event_stream = http::media_type_is(ev->content_type, "text/event-stream");
-      close_ = ev->close;
+    bool got = false;
+    UpstreamHead h;
+    auto r = read_events(deadline, [&](const HttpEvent& ev) {
+      if (ev.kind != HttpEvent::Kind::head) {
+        error_ = EBADMSG;
+        return false;
+      }
+      got = true;
+      h.status = ev.status;
+      h.content_type.assign(ev.content_type);  // ev's view dies with this read
+      h.event_stream = proto::http::media_type_is(ev.content_type, "text/event-stream");
+      close_ = ev.close;
+      return false;  // the body stays in the connection for read_body
+    });
+    if (got) {
+      event_stream_ = h.event_stream;
       return h;
     }
-    auto r = fill(deadline);
-    if (r && *r > 0) continue;
-    if (r && *r == 0 && !got_any_ && reused_) {
+    if (r && !r->eof) continue;  // part of the head: wait for the rest
+    if (r && !got_any_ && reused_) {
       // Closed idle before our request reached it: nothing was processed; resend once on a new connection.
       reused_ = false;
       conn_->abort();
@@ -211,26 +224,38 @@ Result<UpstreamHead> HttpCall::head(uint64_t deadline) {
   }
 }
 
-Result<bool> HttpCall::read_body(std::string& out, uint64_t deadline) {
+Result<bool> HttpCall::read_body(BodySink& sink, uint64_t deadline) {
   if (ended_) return false;
-  const size_t before = out.size();
-  for (;;) {
-    auto ev = next_event();
-    if (!ev) return err(ev.error());
-    if (ev->kind == HttpEvent::Kind::body) {
-      out.append(reinterpret_cast<const char*>(ev->data), ev->size);
-      continue;
-    }
-    if (ev->kind == HttpEvent::Kind::end) {
+  bool gave = false;
+  auto on_event = [&](const HttpEvent& ev) {
+    if (ev.kind == HttpEvent::Kind::end) {
       ended_ = true;
-      return out.size() > before;  // the caller sees the bytes now and false on the next call
+      return false;
     }
-    if (ev->kind == HttpEvent::Kind::head) return err(EBADMSG);  // a second response nobody asked for
-    if (out.size() > before) return true;
-    auto r = fill(deadline);
+    if (ev.kind != HttpEvent::Kind::body) {
+      error_ = EBADMSG;  // a second response nobody asked for
+      return false;
+    }
+    body_bytes_ += ev.size;
+    if (!event_stream_ && body_bytes_ > t_.max_response()) {
+      error_ = EMSGSIZE;
+      return false;
+    }
+    sink.body(ev.data, ev.size);
+    gave = true;
+    return true;
+  };
+  // A body whose end needs no more bytes (Content-Length: 0) ends here.
+  static constexpr uint8_t kNothing = 0;
+  HttpEvent ev;
+  if (auto k = reader_.next(&kNothing, 0, ev); k && ev.kind == HttpEvent::Kind::end) ended_ = true;
+  while (!ended_) {
+    auto r = read_events(deadline, on_event);
     if (!r) return err(r.error());
-    if (*r == 0) return err(ECONNRESET);  // EOF inside the body: the worker died
+    if (r->eof) return err(ECONNRESET);  // EOF inside the body: the worker died
+    if (gave) return true;  // the caller sees these bytes now, and the end (if it came) on the next call
   }
+  return gave;
 }
 
 }  // namespace

@@ -12,9 +12,9 @@
 #include <optional>
 #include <string>
 
-#include "../http/server.h"
 #include "config.h"
 #include "health.h"
+#include "http_server.h"
 #include "http_upstream.h"
 #include "metrics.h"
 #include "pool.h"

@@ -33,6 +33,8 @@ struct GatewayMetrics {
   std::array<std::atomic<uint64_t>, 600> by_status{};  // requests answered, by HTTP status
   std::atomic<uint64_t> client_disconnects{0}, retries{0}, upstream_failures{0}, mid_stream_errors{0},
       tokens{0}, prompt_bytes{0};
+  // Event-stream bytes sent to clients, and bytes copied into the relay's buffer on their way.
+  std::atomic<uint64_t> relayed_bytes{0}, relay_copied_bytes{0};
 };
 
 }  // namespace slip::gateway

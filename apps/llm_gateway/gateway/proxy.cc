@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "completion_request.h"
+#include "slip/proto/http/syntax.h"
 #include "slip/runtime/time.h"
 
 namespace slip::gateway {
@@ -58,8 +59,8 @@ void Gateway::add_routes(http::Router& r) {
 bool Gateway::authorized(const http::Request& req, const GatewayConfig& c) const {
   if (c.api_keys.empty()) return true;
   const std::string* h = req.header("authorization");
-  if (!h || h->size() < 7 || !http::iequals(std::string_view(*h).substr(0, 7), "bearer ")) return false;
-  const std::string_view key = http::trim_ows(std::string_view(*h).substr(7));
+  if (!h || h->size() < 7 || !proto::http::iequals(std::string_view(*h).substr(0, 7), "bearer ")) return false;
+  const std::string_view key = proto::http::trim_ows(std::string_view(*h).substr(7));
   for (const auto& k : c.api_keys)
     if (k == key) return true;
   return false;
@@ -82,7 +83,7 @@ void Gateway::completion(const http::Request& req, http::Responder& res, bool ch
   const auto cfg = config();
   if (!authorized(req, *cfg)) return answer(res, 401, "Incorrect API key provided.", "invalid_api_key");
   const std::string* ct = req.header("content-type");
-  if (!ct || !http::media_type_is(*ct, "application/json"))
+  if (!ct || !proto::http::media_type_is(*ct, "application/json"))
     return answer(res, 415, "Content-Type must be application/json", "unsupported_media_type");
   CompletionRequest cr;
   if (auto e = parse_completion(req.body, chat, cr)) return answer(res, e->status, e->message, e->code, 0, e->param);
@@ -164,7 +165,7 @@ Gateway::Outcome Gateway::relay_whole(Attempt& a, UpstreamCall& call, int status
   const uint64_t deadline = now_ns() + ms(a.cfg.first_token_timeout_ms);
   std::string body;
   for (;;) {
-    auto r = call.read_body(body, std::min(deadline, now_ns() + kGonePollNs));
+    auto r = call.read_body_to(body, std::min(deadline, now_ns() + kGonePollNs));
     if (r && !*r) break;
     if (r) continue;
     if (r.error() == ETIMEDOUT && now_ns() < deadline) {
@@ -193,9 +194,16 @@ Gateway::Outcome Gateway::relay_whole(Attempt& a, UpstreamCall& call, int status
 }
 
 Gateway::Outcome Gateway::relay_stream(Attempt& a, UpstreamCall& call) {
+  SseRelay relay;
+  const Outcome o = relay_events(a, call, relay);
+  m_.relayed_bytes.fetch_add(relay.relayed_bytes(), std::memory_order_relaxed);
+  m_.relay_copied_bytes.fetch_add(relay.copied_bytes(), std::memory_order_relaxed);
+  return o;
+}
+
+Gateway::Outcome Gateway::relay_events(Attempt& a, UpstreamCall& call, SseRelay& relay) {
   Worker& w = *a.w;
   SseClassifier classify;
-  std::string pending, held, out;
   bool first = false, done = false;
   uint64_t last_token = 0;
   const uint64_t first_deadline = a.t0 + ms(a.cfg.first_token_timeout_ms);
@@ -210,20 +218,16 @@ Gateway::Outcome Gateway::relay_stream(Attempt& a, UpstreamCall& call) {
   };
   for (;;) {
     const uint64_t deadline = first ? last_token + ms(a.cfg.token_timeout_ms) : first_deadline;
-    auto r = call.read_body(pending, std::min(deadline, now_ns() + kGonePollNs));
+    auto r = call.read_body(relay, std::min(deadline, now_ns() + kGonePollNs));
     if (!r && r.error() == ETIMEDOUT && now_ns() < deadline) {
       if (!a.res.peer_gone()) continue;
       call.abort();
       return Outcome::client_gone;
     }
     const bool ended = !r || !*r;
-    // Cut what arrived into whole events; pass them on together, now.
-    size_t used = 0;
-    out.clear();
-    while (size_t len = next_event_end(std::string_view(pending).substr(used))) {
-      const std::string_view ev = std::string_view(pending).substr(used, len);
-      used += len;
-      const EventKind k = classify.classify(ev);
+    // Classify the whole events that arrived; pass them on together, now.
+    while (const auto ev = relay.next_event()) {
+      const EventKind k = classify.classify(*ev);
       if (!first) {
         if (k == EventKind::error) {
           // The worker gave up before any output: as good as a failed connection.
@@ -232,16 +236,11 @@ Gateway::Outcome Gateway::relay_stream(Attempt& a, UpstreamCall& call) {
           pool_.report(w, false);
           return Outcome::retry;
         }
-        if (k != EventKind::token && k != EventKind::done) {
-          held += ev;
-          continue;
-        }
+        if (k != EventKind::token && k != EventKind::done) continue;  // held in the relay until the first token
         first = true;
         last_token = now_ns();
         m_.ttft.observe_ns(last_token - a.t0);
         pool_.record_ttft(last_token - a.t0);
-        out += held;
-        held.clear();
       } else if (k == EventKind::token) {
         const uint64_t now = now_ns();
         m_.itl.observe_ns(now - last_token);
@@ -249,12 +248,13 @@ Gateway::Outcome Gateway::relay_stream(Attempt& a, UpstreamCall& call) {
       }
       if (k == EventKind::token) m_.tokens.fetch_add(1, std::memory_order_relaxed);
       done |= k == EventKind::done;
-      out += ev;
     }
-    pending.erase(0, used);
-    if (!out.empty() && !send(out)) {
-      call.abort();
-      return Outcome::client_gone;
+    if (first && !relay.ready().empty()) {
+      if (!send(relay.ready())) {
+        call.abort();
+        return Outcome::client_gone;
+      }
+      relay.sent();
     }
     if (!ended) continue;
     if (done) {
@@ -323,6 +323,11 @@ void Gateway::metrics(http::Responder& res) {
   counter("slip_gateway:mid_stream_errors_total", "Streams ended with an error event after the first token.",
           m_.mid_stream_errors.load());
   counter("slip_gateway:generation_tokens_total", "Token events relayed.", m_.tokens.load());
+  counter("slip_gateway:relay_bytes_total", "Bytes of event streams relayed to clients.", m_.relayed_bytes.load());
+  counter("slip_gateway:relay_copied_bytes_total",
+          "Bytes of relayed streams copied into the gateway's buffers on the way (1 per relayed byte, more for "
+          "events a read cut).",
+          m_.relay_copied_bytes.load());
   out += "# HELP slip_gateway:rejected_total Requests refused by admission, by reason.\n"
          "# TYPE slip_gateway:rejected_total counter\n";
   out += fmt::format("slip_gateway:rejected_total{{reason=\"queue_full\"}} {}\n", pc.rejected_queue_full);

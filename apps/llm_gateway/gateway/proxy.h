@@ -7,14 +7,17 @@
 #include <memory>
 #include <string>
 
-#include "../http/server.h"
 #include "config.h"
+#include "http_server.h"
 #include "metrics.h"
 #include "pool.h"
 #include "sse.h"
+#include "sse_relay.h"
 #include "upstream.h"
 
 namespace slip::gateway {
+
+namespace http = app::http;
 
 class Gateway {
  public:
@@ -37,6 +40,7 @@ class Gateway {
   void completion(const http::Request& req, http::Responder& res, bool chat);
   Outcome attempt(Attempt& a);
   Outcome relay_stream(Attempt& a, UpstreamCall& call);
+  Outcome relay_events(Attempt& a, UpstreamCall& call, SseRelay& relay);
   Outcome relay_whole(Attempt& a, UpstreamCall& call, int status, const std::string& content_type);
   void answer(http::Responder& res, int status, const std::string& message, std::string_view code = {},
               uint32_t retry_after_s = 0, std::string_view param = {});

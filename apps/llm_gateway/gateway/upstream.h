@@ -3,6 +3,7 @@
 // touching routing, admission or the proxy.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -27,6 +28,18 @@ struct UpstreamHead {
   std::string content_type;
 };
 
+// Takes a response's body bytes where the transport received them, so the
+// proxy copies each byte once at most. It runs inside the transport's
+// receive (on Slipstream's stack with the connection locked): it must not
+// block or use the call, and the bytes are gone when it returns.
+class BodySink {
+ public:
+  virtual void body(const uint8_t* p, size_t n) = 0;
+
+ protected:
+  ~BodySink() = default;
+};
+
 // One request's response. Destroying a call that was not read to its end
 // aborts it: the worker sees its connection reset and cancels the request.
 class UpstreamCall {
@@ -34,12 +47,27 @@ class UpstreamCall {
   virtual ~UpstreamCall() = default;
   // Waits for the response head (ETIMEDOUT at the deadline; call again).
   virtual Result<UpstreamHead> head(uint64_t deadline) = 0;
-  // Appends the next body bytes that have arrived to out (waiting for some
-  // until the deadline: ETIMEDOUT); false once the body has ended.
-  virtual Result<bool> read_body(std::string& out, uint64_t deadline) = 0;
+  // Hands the body bytes that have arrived to sink (waiting for some until
+  // the deadline: ETIMEDOUT); true when it gave some, false once the body
+  // has ended and nothing more came with the end.
+  virtual Result<bool> read_body(BodySink& sink, uint64_t deadline) = 0;
+  // The same, appended to out.
+  Result<bool> read_body_to(std::string& out, uint64_t deadline);
   // Cancels now.
   virtual void abort() = 0;
 };
+
+inline Result<bool> UpstreamCall::read_body_to(std::string& out, uint64_t deadline) {
+  class Append final : public BodySink {
+   public:
+    explicit Append(std::string& s) : s_(s) {}
+    void body(const uint8_t* p, size_t n) override { s_.append(reinterpret_cast<const char*>(p), n); }
+
+   private:
+    std::string& s_;
+  } append(out);
+  return read_body(append, deadline);
+}
 
 class Transport {
  public:

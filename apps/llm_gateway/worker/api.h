@@ -10,11 +10,13 @@
 #include <string>
 #include <vector>
 
-#include "../http/server.h"
 #include "engine.h"
+#include "http_server.h"
 #include "profile.h"
 
 namespace slip::gateway::worker {
+
+namespace http = app::http;
 
 // A completion request after validation.
 struct Job {

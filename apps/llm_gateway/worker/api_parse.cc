@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api.h"
+#include "slip/proto/http/syntax.h"
 #include "tokens.h"
 
 namespace slip::gateway::worker {
@@ -76,7 +77,7 @@ std::optional<ApiError> completion_prompt(const json& body, std::vector<uint64_t
 std::optional<ApiError> parse_job(const http::Request& req, bool chat, const std::string& model, const Profile& p,
                                   Job& out) {
   const std::string* ct = req.header("content-type");
-  if (!ct || !http::media_type_is(*ct, "application/json"))
+  if (!ct || !proto::http::media_type_is(*ct, "application/json"))
     return ApiError{415, "Content-Type must be application/json", {}, {}};
   const json body = json::parse(req.body, nullptr, false);
   if (body.is_discarded())

@@ -13,9 +13,9 @@
 #include <optional>
 #include <string>
 
-#include "../http/server.h"
 #include "api.h"
 #include "engine.h"
+#include "http_server.h"
 #include "profile.h"
 #include "lifecycle.h"
 #include "stack_options.h"

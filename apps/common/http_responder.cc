@@ -1,31 +1,13 @@
-#include "response.h"
+#include "http_responder.h"
 
 #include <sys/uio.h>
 
 #include <cerrno>
-#include <ctime>
 #include <nlohmann/json.hpp>
 
-namespace slip::gateway::http {
-namespace {
+namespace slip::app::http {
 
-// The Date field value (RFC 9110 §5.6.7), formatted once per second per thread.
-std::string_view http_date() {
-  thread_local time_t last = 0;
-  thread_local char buf[40] = {};
-  const time_t now = ::time(nullptr);
-  if (now != last) {
-    tm t{};
-    gmtime_r(&now, &t);
-    strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &t);
-    last = now;
-  }
-  return buf;
-}
-
-char hex_digit(unsigned v) { return "0123456789abcdef"[v & 15]; }
-
-}  // namespace
+using proto::http::BodyFraming;
 
 std::string_view error_type_for(int status) {
   switch (status) {
@@ -48,18 +30,17 @@ std::string openai_error_body(std::string_view message, std::string_view type, s
   return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
-std::string Responder::head(int status, std::string_view content_type, Headers extra, bool streaming, size_t length) {
+std::string Responder::head(int status, std::string_view content_type, Headers extra, BodyFraming framing,
+                            size_t length) const {
   std::string h;
   h.reserve(256);
-  h.append(req_.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ").append(std::to_string(status)).append(" ");
-  h.append(reason_phrase(status)).append("\r\nDate: ").append(http_date()).append("\r\n");
-  if (!content_type.empty()) h.append("Content-Type: ").append(content_type).append("\r\n");
-  for (const HeaderRef& f : extra) h.append(f.name).append(": ").append(f.value).append("\r\n");
-  if (!streaming) h.append("Content-Length: ").append(std::to_string(length)).append("\r\n");
-  else if (chunked_) h.append("Transfer-Encoding: chunked\r\n");
-  if (close_) h.append("Connection: close\r\n");
-  else if (req_.minor == 0) h.append("Connection: keep-alive\r\n");
-  h.append("\r\n");
+  proto::http::append_response_head(h, {.minor = req_.minor,
+                                        .status = status,
+                                        .content_type = content_type,
+                                        .fields = {extra.begin(), extra.size()},
+                                        .framing = framing,
+                                        .content_length = length,
+                                        .close = close_});
   return h;
 }
 
@@ -90,18 +71,11 @@ Result<size_t> Responder::write(std::string_view a, std::string_view b, std::str
   return total;
 }
 
-std::string Responder::chunk_size_line(size_t n) {
-  std::string size;
-  for (size_t v = n; v > 0; v >>= 4) size.insert(size.begin(), hex_digit(static_cast<unsigned>(v)));
-  size.append("\r\n");
-  return size;
-}
-
 Result<size_t> Responder::respond(int status, std::string_view content_type, std::string_view body, Headers extra) {
   if (started_) return err(EALREADY);
   started_ = finished_ = true;
   if (stopping()) close_ = true;
-  const std::string h = head(status, content_type, extra, false, body.size());
+  const std::string h = head(status, content_type, extra, BodyFraming::content_length, body.size());
   return write(h, head_only_ ? std::string_view() : body);
 }
 
@@ -118,10 +92,10 @@ Result<size_t> Responder::start_stream(int status, std::string_view content_type
   chunked_ = req_.minor == 1;
   if (!chunked_) close_ = true;  // HTTP/1.0: the body ends when the connection does
   if (head_only_) finished_ = true;
-  const std::string h = head(status, content_type, extra, true, 0);
+  const std::string h = head(status, content_type, extra, chunked_ ? BodyFraming::chunked : BodyFraming::until_close, 0);
   if (head_only_ || first_chunk.empty()) return write(h);
   if (!chunked_) return write(h, first_chunk);
-  return write(h, chunk_size_line(first_chunk.size()), first_chunk, "\r\n");
+  return write(h, proto::http::ChunkSizeLine(first_chunk.size()).view(), first_chunk, proto::http::kChunkEnd);
 }
 
 Result<size_t> Responder::send_chunk(std::string_view data) {
@@ -130,7 +104,7 @@ Result<size_t> Responder::send_chunk(std::string_view data) {
   if (failed_) return err(ECONNRESET);
   if (data.empty()) return size_t{0};
   if (!chunked_) return write(data);
-  return write(chunk_size_line(data.size()), data, "\r\n");
+  return write(proto::http::ChunkSizeLine(data.size()).view(), data, proto::http::kChunkEnd);
 }
 
 Result<size_t> Responder::end_stream() {
@@ -138,7 +112,7 @@ Result<size_t> Responder::end_stream() {
   finished_ = true;
   if (failed_) return err(ECONNRESET);
   if (!chunked_) return size_t{0};
-  return write("0\r\n\r\n");
+  return write(proto::http::kLastChunk);
 }
 
 bool Responder::peer_gone() {
@@ -149,4 +123,4 @@ bool Responder::peer_gone() {
   return r->eof;
 }
 
-}  // namespace slip::gateway::http
+}  // namespace slip::app::http

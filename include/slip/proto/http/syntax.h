@@ -1,11 +1,11 @@
 // HTTP/1.1 token classes and small helpers (RFC 9110 §5.6) shared by the
-// request parser (server side) and the response parser (client side).
+// parsers and writers of slip::proto::http, and by programs that read fields.
 #pragma once
 
 #include <algorithm>
 #include <string_view>
 
-namespace slip::gateway::http {
+namespace slip::proto::http {
 
 constexpr char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -39,4 +39,4 @@ bool media_type_is(std::string_view content_type, std::string_view type);
 // The standard reason phrase, or "Unknown".
 const char* reason_phrase(int status);
 
-}  // namespace slip::gateway::http
+}  // namespace slip::proto::http

@@ -1,7 +1,8 @@
-// A small HTTP/1.1 server on slip::net::Stack (either stack): one uthread per
-// connection reads requests with the bounded parser, and runs the routed
-// handler right there (it may park), then reads the next request
-// (keep-alive, pipelining). Slow clients are bounded by Limits' deadlines.
+// A small HTTP/1.1 server on slip::net::Stack (either stack), shared by
+// slip-gateway and slip-worker: one uthread per connection reads requests
+// with the wire module's bounded parser, and runs the routed handler right
+// there (it may park), then reads the next request (keep-alive, pipelining).
+// Slow clients are bounded by Limits' deadlines.
 #pragma once
 
 #include <atomic>
@@ -11,12 +12,15 @@
 #include <string>
 #include <vector>
 
-#include "request.h"
-#include "response.h"
+#include "http_responder.h"
 #include "slip/net/stack.h"
+#include "slip/proto/http/request_parser.h"
 #include "slip/runtime/runtime.h"
 
-namespace slip::gateway::http {
+namespace slip::app::http {
+
+// ServerOptions carries the parser's limits and the two deadlines.
+using proto::http::Limits;
 
 using Handler = std::function<void(const Request&, Responder&)>;
 
@@ -71,7 +75,7 @@ class HttpServer {
   void accept_loop();
   void serve(net::TcpConn& c);
   // Reads one request into p; false when the connection should close.
-  bool read_request(net::TcpConn& c, RequestParser& p);
+  bool read_request(net::TcpConn& c, proto::http::RequestParser& p);
   void reply_error_and_close(net::TcpConn& c, const Request& req, int status, const std::string& message);
 
   net::Stack& st_;
@@ -86,4 +90,4 @@ class HttpServer {
   ServerStats stats_;
 };
 
-}  // namespace slip::gateway::http
+}  // namespace slip::app::http

@@ -1,7 +1,8 @@
 // Writing HTTP/1.1 responses on a slip::net::TcpConn: whole responses with a
 // Content-Length, and streamed (chunked) responses whose every chunk goes to
 // the connection as soon as it is given, for server-sent events. Errors carry
-// OpenAI's error body: {"error":{"message","type","param","code"}}.
+// OpenAI's error body, {"error":{"message","type","param","code"}}, which
+// both of the apps on this server (slip-gateway, slip-worker) answer with.
 #pragma once
 
 #include <atomic>
@@ -10,11 +11,15 @@
 #include <string>
 #include <string_view>
 
-#include "request.h"
 #include "slip/common/result.h"
 #include "slip/net/stack.h"
+#include "slip/proto/http/request_parser.h"
+#include "slip/proto/http/response_writer.h"
 
-namespace slip::gateway::http {
+namespace slip::app::http {
+
+// Handlers see requests as the wire module parses them.
+using proto::http::Request;
 
 // OpenAI's error "type" for a status: invalid_request_error for most 4xx,
 // authentication_error, permission_error, rate_limit_error, server_error.
@@ -23,12 +28,9 @@ std::string_view error_type_for(int status);
 std::string openai_error_body(std::string_view message, std::string_view type, std::string_view param = {},
                               std::string_view code = {});
 
-// One extra response field; the writer adds Date, Content-Length or
+// Extra response fields; the writer adds Date, Content-Length or
 // Transfer-Encoding, and Connection itself.
-struct HeaderRef {
-  std::string_view name, value;
-};
-using Headers = std::initializer_list<HeaderRef>;
+using Headers = std::initializer_list<proto::http::FieldRef>;
 
 // The response side of one request, handed to its handler. A handler sends
 // exactly one response: respond()/error(), or start_stream() + send_chunk()*
@@ -70,11 +72,10 @@ class Responder {
   bool must_close() const { return close_ || failed_ || (started_ && !finished_); }
 
  private:
-  std::string head(int status, std::string_view content_type, Headers extra, bool streaming, size_t length);
+  std::string head(int status, std::string_view content_type, Headers extra, proto::http::BodyFraming framing,
+                   size_t length) const;
   Result<size_t> write(std::string_view a, std::string_view b = {}, std::string_view c = {},
                        std::string_view d = {});
-  // The chunk-size line for a chunk of n bytes ("1a\r\n").
-  static std::string chunk_size_line(size_t n);
 
   net::TcpConn& conn_;
   const Request& req_;
@@ -83,7 +84,4 @@ class Responder {
   bool started_ = false, finished_ = false, failed_ = false, chunked_ = false;
 };
 
-// "HTTP/1.1 100 Continue" then an empty line.
-inline constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-
-}  // namespace slip::gateway::http
+}  // namespace slip::app::http

@@ -1,11 +1,11 @@
-#include "server.h"
+#include "http_server.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <stdexcept>
 
-namespace slip::gateway::http {
+namespace slip::app::http {
 namespace {
 
 // How long a blocking read waits before looking at the stop flag again.
@@ -76,7 +76,7 @@ void HttpServer::accept_loop() {
   stop_seen_.store(true);
 }
 
-bool HttpServer::read_request(net::TcpConn& c, RequestParser& p) {
+bool HttpServer::read_request(net::TcpConn& c, proto::http::RequestParser& p) {
   const uint64_t idle_deadline = now_ns() + opt_.limits.idle_timeout_ns;
   uint64_t req_deadline = 0;
   bool continued = false;
@@ -96,7 +96,7 @@ bool HttpServer::read_request(net::TcpConn& c, RequestParser& p) {
     if (r->eof) return false;  // a partial request is dropped with the connection
     if (p.awaiting_body() && p.request().expect_continue && !continued) {
       continued = true;
-      if (!c.write_full(kContinue.data(), kContinue.size())) return false;
+      if (!c.write_full(proto::http::kContinue.data(), proto::http::kContinue.size())) return false;
     }
   }
   if (p.failed()) {
@@ -133,7 +133,7 @@ void HttpServer::serve(net::TcpConn& c) {
     reply_error_and_close(c, r, 503, "too many connections");
     return;
   }
-  RequestParser p(opt_.limits);
+  proto::http::RequestParser p(opt_.limits);
   while (!stopping()) {
     p.reset();
     if (!read_request(c, p)) return;
@@ -153,4 +153,4 @@ bool HttpServer::finish(uint64_t deadline_ns) {
   return live_.load() == 0;
 }
 
-}  // namespace slip::gateway::http
+}  // namespace slip::app::http

@@ -1,7 +1,7 @@
-// Server-side HTTP/1.1 request parsing (RFC 9112) for the gateway and the
-// worker simulator: incremental (any split of the input gives the same
-// result), strict, and bounded in header bytes, header count and body size,
-// so a hostile client costs at most those bytes and the server's deadlines.
+// Server-side HTTP/1.1 request parsing (RFC 9112): incremental (any split of
+// the input gives the same result), strict, and bounded in header bytes,
+// header count and body size, so a hostile client costs at most those bytes
+// and the server's deadlines.
 #pragma once
 
 #include <cstddef>
@@ -10,11 +10,12 @@
 #include <string_view>
 #include <vector>
 
-#include "syntax.h"
+#include "slip/proto/http/syntax.h"
 
-namespace slip::gateway::http {
+namespace slip::proto::http {
 
-// What one request may cost; the server applies the two time limits.
+// What one request may cost; the parser applies the byte limits, the server
+// that runs it the two time limits.
 struct Limits {
   size_t max_request_line = 8 * 1024;   // longer: 414
   size_t max_header_bytes = 16 * 1024;  // request line, fields and trailers together; more: 431
@@ -85,4 +86,4 @@ class RequestParser {
   std::string err_msg_;
 };
 
-}  // namespace slip::gateway::http
+}  // namespace slip::proto::http

@@ -1,13 +1,11 @@
-// HTTP/1.1 response framing (RFC 9112) for clients (slip-loadgen, the
-// gateway's upstream side): strict, bounded, and it never looks past the
-// bytes it is given.
-#include "response_parser.h"
+// HTTP/1.1 response framing (RFC 9112) for clients: strict, bounded, and it
+// never looks past the bytes it is given.
+#include "slip/proto/http/response_parser.h"
 
 #include <algorithm>
 #include <cstring>
-#include <stdexcept>
 
-namespace slip::gateway::http {
+namespace slip::proto::http {
 namespace {
 
 constexpr std::string_view kCrlf = "\r\n";
@@ -47,27 +45,6 @@ bool parse_length(std::string_view v, uint64_t& out) {
 }
 
 }  // namespace
-
-void check_field_value(std::string_view what, std::string_view value) {
-  if (!is_text(value) || trim_ows(value).size() != value.size())
-    throw std::invalid_argument(std::string(what) + " must be printable text without control characters or surrounding spaces");
-}
-
-std::string http_request_head(std::string_view method, std::string_view target, std::string_view host) {
-  const bool target_ok = !target.empty() && std::none_of(target.begin(), target.end(), [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return u <= 0x20 || u == 0x7f;
-  });
-  if (!target_ok) throw std::invalid_argument("--path must be a request target without spaces or control characters, e.g. /index.html");
-  if (host.empty() || host.find_first_of(" \t") != std::string_view::npos)
-    throw std::invalid_argument("--host must be a host name (or host:port) without spaces");
-  check_field_value("--host", host);
-  std::string out;
-  out.append(method).append(" ").append(target).append(" HTTP/1.1\r\n");
-  out.append("Host: ").append(host).append("\r\n");
-  out.append("User-Agent: slip-loadgen\r\n");
-  return out;
-}
 
 Result<size_t> HttpResponseParser::fail() {
   state_ = State::failed;
@@ -256,4 +233,47 @@ Result<size_t> HttpResponseParser::next(const uint8_t* p, size_t n, HttpEvent& e
   }
 }
 
-}  // namespace slip::gateway::http
+Result<size_t> HttpResponseReader::next_from_carry(const uint8_t* p, size_t n, HttpEvent& ev) {
+  size_t used = 0;
+  while (used < n) {
+    // Every framing unit ends with CRLF, so a line at a time never takes a body byte.
+    const auto* lf = static_cast<const uint8_t*>(std::memchr(p + used, '\n', n - used));
+    const size_t take = lf ? static_cast<size_t>(lf - (p + used)) + 1 : n - used;
+    carry_.append(reinterpret_cast<const char*>(p + used), take);
+    carried_ += take;
+    used += take;
+    auto r = parser_.next(reinterpret_cast<const uint8_t*>(carry_.data()), carry_.size(), ev);
+    if (!r) return r;
+    if (ev.kind != HttpEvent::Kind::none) {
+      spent_ = *r;  // ev may point into the carry: keep it until the next call
+      return used;
+    }
+    carry_.erase(0, *r);
+    if (carry_.empty()) return used;
+  }
+  return used;
+}
+
+Result<size_t> HttpResponseReader::next(const uint8_t* p, size_t n, HttpEvent& ev) {
+  ev = HttpEvent{};
+  carry_.erase(0, spent_);
+  spent_ = 0;
+  size_t used = 0;
+  if (!carry_.empty()) {
+    auto r = next_from_carry(p, n, ev);
+    if (!r) return r;
+    used = *r;
+    if (ev.kind != HttpEvent::Kind::none || !carry_.empty()) return used;
+  }
+  auto r = parser_.next(p + used, n - used, ev);
+  if (!r) return r;
+  used += *r;
+  if (ev.kind == HttpEvent::Kind::none && used < n) {  // a unit cut by the end of the piece
+    carry_.assign(reinterpret_cast<const char*>(p + used), n - used);
+    carried_ += n - used;
+    used = n;
+  }
+  return used;
+}
+
+}  // namespace slip::proto::http

@@ -1,4 +1,5 @@
-// The request/response format of apps/synthetic, shared with slip-loadgen.
+// The request/response format of the synthetic service: apps/synthetic
+// serves it, slip-loadgen drives it.
 // Every message starts with this 32-byte little-endian header. A request may
 // carry padding after it (len > header) to model request size; a response is
 // the header alone, with the request's id and work_ns and the service time
@@ -10,7 +11,7 @@
 #include <cstdint>
 #include <cstring>
 
-namespace slip::synthetic {
+namespace slip::proto::synthetic {
 
 inline constexpr uint32_t kMagic = 0x53504c53;  // "SLPS"
 inline constexpr uint32_t kMaxMessage = 65536;
@@ -34,4 +35,4 @@ inline bool parse_header(const void* p, size_t n, Header& h) noexcept {
   return h.magic == kMagic && h.len >= sizeof(Header) && h.len <= kMaxMessage;
 }
 
-}  // namespace slip::synthetic
+}  // namespace slip::proto::synthetic

@@ -1,8 +1,8 @@
-// Incremental HTTP/1.1 response framing for a pipelined client connection,
-// shared by slip-loadgen's http and sse protocols and the gateway's upstream
-// client. It consumes whole units (a header block, a chunk-size line, body
-// bytes, a trailer line) from the front of what it is given and keeps its place across calls: the caller drops the consumed
-// bytes and passes the rest again, with more appended, next time.
+// Client-side HTTP/1.1 response framing (RFC 9112) for a pipelined
+// connection. It consumes whole units (a header block, a chunk-size line,
+// body bytes, a trailer line) from the front of what it is given and keeps
+// its place across calls: the caller drops the consumed bytes and passes the
+// rest again, with more appended, next time.
 #pragma once
 
 #include <cstddef>
@@ -11,9 +11,9 @@
 #include <string_view>
 
 #include "slip/common/result.h"
-#include "syntax.h"
+#include "slip/proto/http/syntax.h"
 
-namespace slip::gateway::http {
+namespace slip::proto::http {
 
 // One thing the parser found. Views point into the bytes passed to next() and
 // stay valid until those bytes are dropped.
@@ -56,10 +56,32 @@ class HttpResponseParser {
   size_t trailer_bytes_ = 0;
 };
 
-// "METHOD target HTTP/1.1" then Host and User-Agent fields, each line with its
-// CRLF. Setup: throws std::invalid_argument when target or host would break the framing.
-std::string http_request_head(std::string_view method, std::string_view target, std::string_view host);
-// Setup: throws std::invalid_argument naming `what` when value cannot be a header field value.
-void check_field_value(std::string_view what, std::string_view value);
+// The same framing over pieces the caller does not keep: the runs of a
+// connection's receive buffer read in place (TcpConn::read_inplace), each
+// gone once it is consumed. Body bytes come back as views into the piece
+// they arrived in, never copied; only a framing unit that a piece's end cuts
+// (a head, a chunk-size or trailer line, a chunk's CRLF) is copied into a
+// small carry, a line at a time, until its end arrives.
+class HttpResponseReader {
+ public:
+  // Consumes from [p, p + n) up to and including the next event and returns
+  // the bytes consumed. Kind::none: all n were consumed and more are needed.
+  // The event's views stay valid until the next call. Errors as
+  // HttpResponseParser::next.
+  Result<size_t> next(const uint8_t* p, size_t n, HttpEvent& ev);
+  // Bytes copied into the carry so far: framing only, for tests and counters.
+  uint64_t carried_bytes() const { return carried_; }
 
-}  // namespace slip::gateway::http
+ private:
+  // Completes the cut unit in the carry from the front of [p, p + n); sets
+  // used to the bytes taken from p. Kind::none with carry_ empty: the unit
+  // is done and the rest of p is for the parser.
+  Result<size_t> next_from_carry(const uint8_t* p, size_t n, HttpEvent& ev);
+
+  HttpResponseParser parser_;
+  std::string carry_;
+  size_t spent_ = 0;  // carry bytes the last event came from: dropped on the next call
+  uint64_t carried_ = 0;
+};
+
+}  // namespace slip::proto::http

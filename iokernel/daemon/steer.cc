@@ -1,34 +1,33 @@
 #include "iokernel/daemon/steer.h"
 
 #include "iokernel/daemon/runtimes.h"
+#include "net/proto/arp.h"
+#include "net/proto/ether.h"
+#include "net/proto/ipv4.h"
 
 namespace slip::iok {
 namespace {
 
-constexpr uint16_t kEtherIpv4 = 0x0800, kEtherArp = 0x0806;
-constexpr uint32_t kEthHdr = 14, kArpLen = 28, kIpv4Min = 20;
-constexpr uint8_t kProtoTcp = 6, kProtoUdp = 17;
-
-inline uint16_t be16(const uint8_t* p) noexcept { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-inline uint32_t be32(const uint8_t* p) noexcept {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
+namespace proto = net::proto;
 
 FrameDest drop(DropReason why) noexcept { return FrameDest{FrameKind::kDrop, why, 0, 0}; }
 
-FrameDest classify_ipv4(const uint8_t* f, uint32_t len) noexcept {
-  const uint8_t* ip = f + kEthHdr;
-  const uint32_t ihl = (ip[0] & 0x0fu) * 4;
-  if (ihl < kIpv4Min || kEthHdr + ihl > len) return drop(DropReason::kRunt);
-  const uint32_t src = be32(ip + 12), dst = be32(ip + 16);
-  const bool to_all = (f[0] & 1) != 0 || dst == 0xffffffffu || (dst >> 28) == 0xe;  // bcast/mcast MAC or IP
-  const uint8_t proto = ip[9];
-  const bool fragment = (be16(ip + 6) & 0x3fff) != 0;  // MF or an offset
+// Only what steering needs: addresses, protocol and ports. Checksums, lengths
+// and options are the runtime stack's to validate; fragments go by their
+// addresses alone, so the pieces of a datagram stay together.
+FrameDest classify_ipv4(const proto::EtherHdr& eth, const uint8_t* p, uint32_t len) noexcept {
+  if (len < proto::kIpv4HdrLen) return drop(DropReason::kRunt);
+  const auto* ip = reinterpret_cast<const proto::Ipv4Hdr*>(p);
+  const uint32_t ihl = static_cast<uint32_t>(ip->hdr_len());
+  if (ihl < proto::kIpv4HdrLen || ihl > len) return drop(DropReason::kRunt);
+  const uint32_t src = ip->src().v, dst = ip->dst().v;
+  const bool to_all = eth.dst.is_multicast() || ip->dst().is_broadcast() || ip->dst().is_multicast();
+  const bool fragment = (ip->frag() & (proto::kIpFlagMf | proto::kIpFragOffMask)) != 0;
   uint32_t ports = 0;
-  if ((proto == kProtoTcp || proto == kProtoUdp) && !fragment && kEthHdr + ihl + 4 <= len)
-    ports = be32(ip + ihl);
+  if ((ip->proto == proto::kIpProtoTcp || ip->proto == proto::kIpProtoUdp) && !fragment && ihl + 4 <= len)
+    ports = proto::load_be32(p + ihl);
   return FrameDest{to_all ? FrameKind::kBroadcast : FrameKind::kUnicast, DropReason::kRunt, dst,
-                   steer_hash(src, dst, ports, proto)};
+                   steer_hash(src, dst, ports, ip->proto)};
 }
 
 }  // namespace
@@ -51,14 +50,17 @@ const char* drop_name(DropReason r) noexcept {
 }
 
 FrameDest classify_frame(const uint8_t* f, uint32_t len) noexcept {
-  if (len < kEthHdr) return drop(DropReason::kRunt);
-  switch (be16(f + 12)) {
-    case kEtherArp:
-      if (len < kEthHdr + kArpLen) return drop(DropReason::kRunt);
-      return FrameDest{FrameKind::kArp, DropReason::kRunt, be32(f + kEthHdr + 24), 0};
-    case kEtherIpv4:
-      if (len < kEthHdr + kIpv4Min) return drop(DropReason::kRunt);
-      return classify_ipv4(f, len);
+  const proto::Parsed<proto::EtherView> e = proto::parse_ether(f, len);
+  if (!e) return drop(DropReason::kRunt);
+  const auto payload_len = static_cast<uint32_t>(e.view.payload_len);
+  switch (e.view.hdr->ethertype()) {
+    case proto::kEtherTypeArp: {
+      if (payload_len < proto::kArpLen) return drop(DropReason::kRunt);
+      const auto* a = reinterpret_cast<const proto::ArpPacket*>(e.view.payload);
+      return FrameDest{FrameKind::kArp, DropReason::kRunt, a->tpa().v, 0};
+    }
+    case proto::kEtherTypeIpv4:
+      return classify_ipv4(*e.view.hdr, e.view.payload, payload_len);
     default:
       return drop(DropReason::kNotIpv4);
   }

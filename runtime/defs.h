@@ -190,11 +190,13 @@ inline void enter_poll(Kthread* k) noexcept {
 inline void leave_poll(Kthread* k) noexcept {
   k->poll_seq.store(k->poll_seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
 }
-// Between two uthreads: whether a busy kthread is due to poll its sources
-// (every kPollEverySwitches switches, or kPollIntervalNs since it last did).
+// Between two uthreads: whether a busy kthread is due to poll its sources:
+// every kPollEverySwitches switches, and, while another kthread spins idle
+// (and would take its receive queue over), kPollIntervalNs after its last poll.
 inline bool poll_due(Kthread* k) noexcept {
   if (++k->poll_tick % kPollEverySwitches == 0) return true;
-  return k->rt->poll_interval_tsc != 0 && __builtin_ia32_rdtsc() >= k->next_poll_tsc;
+  return k->rt->poll_interval_tsc != 0 && k->rt->spinning.load(std::memory_order_relaxed) != 0 &&
+         __builtin_ia32_rdtsc() >= k->next_poll_tsc;
 }
 // Waits until every kthread but `self` has left the poll section it was in
 // at the call (kicking one asleep in a blocking poller).

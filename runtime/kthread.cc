@@ -261,10 +261,16 @@ Uthread* find_work_searching(Runtime* rt, Kthread* k) noexcept {
       rt->spinning.fetch_add(1);
       spin_start = now_ns();
     }
-    const bool waited = now_ns() - spin_start >= rt->cfg.spin_before_park_ns;
+    const uint64_t idle_ns = now_ns() - spin_start;
+    const bool waited = idle_ns >= rt->cfg.spin_before_park_ns;
     if (waited && arbiter_release_idle(rt, k)) continue;  // gave its core back; it parks next look
     if (k->spins_forever || !waited) {
       for (int i = 0; i < 16; i++) __builtin_ia32_pause();
+      // A kthread that never parks gives way once it has been idle a while:
+      // on a core of its own sched_yield returns at once, and on a core it
+      // shares (two processes' kthreads on two CPUs) the other thread runs
+      // instead of waiting out a time slice behind an idle spinner.
+      if (k->spins_forever && idle_ns >= kSpinYieldAfterNs) sched_yield();
       continue;
     }
     rt->spinning.fetch_sub(1);

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "rt_test_util.h"
+#include "runtime/defs.h"
 #include "slip/runtime/poll.h"
 #include "slip/runtime/sync.h"
 
@@ -160,32 +161,26 @@ TEST_CASE("synchronize_pollers interrupts a kthread asleep in a blocking poller;
   });
 }
 
-TEST_CASE("a busy kthread polls every kPollIntervalNs however few switches that took", "[poll]") {
-  if (!slip::clock_uses_tsc()) SUCCEED("no TSC: busy kthreads poll every kPollEverySwitches switches only");
-  run_with(1, [] {
-    FakeQueue q;
-    add_poller(&q);
-    std::atomic<bool> stop{false};
-    auto work = [&] {  // uthreads that compute for 3 x kPollIntervalNs between switches
-      while (!stop) {
-        const uint64_t until = slip::now_ns() + 3 * kPollIntervalNs;
-        while (slip::now_ns() < until) __builtin_ia32_pause();
-        yield();
-      }
-    };
-    auto other = spawn(work);
-    const uint64_t before = q.polls;
-    for (int i = 0; i < 100; i++) {
-      const uint64_t until = slip::now_ns() + 3 * kPollIntervalNs;
-      while (slip::now_ns() < until) __builtin_ia32_pause();
-      yield();
-    }
-    // 200 switches: 3 polls by count alone, about one per switch by time.
-    if (slip::clock_uses_tsc()) CHECK(q.polls - before >= 100);
-    stop = true;
-    other.join();
-    remove_poller(&q);
-  });
+// The decision between two uthreads, on a kthread and runtime built by hand:
+// every kPollEverySwitches switches, and once kPollIntervalNs is up only
+// while another kthread spins idle (the one that would take the queue over).
+TEST_CASE("a busy kthread polls by switch count, and by time while another kthread spins idle", "[poll]") {
+  slip::rt::detail::Runtime rt;
+  slip::rt::detail::Kthread k;
+  k.rt = &rt;
+  auto dues = [&](int switches) {
+    int n = 0;
+    for (int i = 0; i < switches; i++) n += slip::rt::detail::poll_due(&k);
+    return n;
+  };
+  CHECK(dues(int{kPollEverySwitches} * 3) == 3);  // no TSC interval: by count alone
+  rt.poll_interval_tsc = 1000;
+  k.next_poll_tsc = 0;  // long due
+  CHECK(dues(int{kPollEverySwitches} * 3) == 3);  // nobody idle to take the queue: still by count
+  rt.spinning.store(1);
+  CHECK(dues(10) == 10);  // due by time at every switch until the next poll moves the mark
+  k.next_poll_tsc = UINT64_MAX;
+  CHECK(dues(int{kPollEverySwitches}) == 1);  // not due by time: back to the count
 }
 
 TEST_CASE("spawn_on queues a uthread on the kthread it names", "[poll]") {

@@ -34,11 +34,16 @@ class Poller {
 };
 
 // A busy kthread polls between uthreads every kPollEverySwitches switches,
-// and at the first switch kPollIntervalNs after its last poll: its own
-// receive queue never waits on a long run of short uthreads, so another
-// kthread has no reason to take it over (SlipStack's steal_after_ns).
+// and, while another kthread spins idle, at the first switch
+// kPollIntervalNs after its last poll: its own receive queue then never
+// waits on a long run of short uthreads, so the idle one has no reason to
+// take it over (SlipStack's steal_after_ns).
 inline constexpr unsigned kPollEverySwitches = 64;
 inline constexpr uint64_t kPollIntervalNs = 5'000;
+// A spinning kthread (Config::spinning_kthreads) idle this long calls
+// sched_yield() between looks for work, so one that shares its CPU lets the
+// other thread there run.
+inline constexpr uint64_t kSpinYieldAfterNs = 20'000;
 inline constexpr unsigned kMaxPollers = 8;
 
 // Registers p with the running runtime; p must stay alive until removed (or the

@@ -2,6 +2,7 @@
 // changes under the table's lock.
 #include "net/stack/neighbor.h"
 
+#include <cstring>
 #include <mutex>
 
 #include "slip/common/mix.h"
@@ -16,6 +17,7 @@ NeighborTable::NeighborTable(const StackConfig& cfg, StackLock& lock)
       slots_(std::make_unique<Slot[]>(kSlots)),
       waiting_(std::make_unique<Waiting[]>(kSlots)) {
   for (size_t i = 0; i < kSlots; i++) waiting_[i].frames.reserve(kPending);
+  waiting_slots_.reserve(kSlots);
   std::lock_guard g(lk_);
   for (const auto& [ip, mac] : cfg.static_arp) {
     const size_t i = find_or_add(ip.v);
@@ -29,15 +31,16 @@ NeighborTable::~NeighborTable() {
     for (PacketBuf* b : waiting_[i].frames) BufPool::release(b);
 }
 
+// The MAC's six bytes as they lie in memory, in the word's low 48 bits.
 uint64_t NeighborTable::pack(MacAddr m, uint64_t bits) noexcept {
   uint64_t w = 0;
-  for (uint8_t x : m.b) w = w << 8 | x;
-  return w | bits;
+  std::memcpy(&w, m.b.data(), 6);
+  return (w & ((uint64_t{1} << 48) - 1)) | bits;
 }
 
 MacAddr NeighborTable::unpack(uint64_t w) noexcept {
   MacAddr m;
-  for (int i = 5; i >= 0; i--, w >>= 8) m.b[static_cast<size_t>(i)] = static_cast<uint8_t>(w);
+  std::memcpy(m.b.data(), &w, 6);
   return m;
 }
 
@@ -106,6 +109,10 @@ NeighborTable::Queued NeighborTable::queue(Ipv4Addr ip, PacketBuf* b, uint64_t n
     BufPool::release(b);
     return Queued::kDropped;
   }
+  if (w.frames.empty()) {
+    waiting_slots_.push_back(static_cast<uint16_t>(i));
+    n_waiting_.store(waiting_slots_.size(), std::memory_order_relaxed);
+  }
   w.frames.push_back(b);
   if (first) {
     w.retries = 1;
@@ -141,19 +148,27 @@ size_t NeighborTable::learn(Ipv4Addr ip, MacAddr mac, bool create, uint64_t now,
   const size_t n = w.frames.size();
   for (size_t k = 0; k < n; k++) out[k] = w.frames[k];
   w.frames.clear();
+  if (n) forget_waiting(i);
   return n;
 }
 
+void NeighborTable::forget_waiting(size_t slot) noexcept {
+  std::erase(waiting_slots_, static_cast<uint16_t>(slot));
+  n_waiting_.store(waiting_slots_.size(), std::memory_order_relaxed);
+}
+
 void NeighborTable::tick(uint64_t now, std::vector<Ipv4Addr>& retry, std::vector<PacketBuf*>& dead) {
+  if (n_waiting_.load(std::memory_order_relaxed) == 0) return;  // every tick of a resolved network
   std::lock_guard g(lk_);
-  for (size_t i = 0; i < kSlots; i++) {
+  for (size_t j = waiting_slots_.size(); j-- > 0;) {
+    const uint16_t i = waiting_slots_[j];
     Waiting& w = waiting_[i];
-    if (w.frames.empty() || now < w.next_retry) continue;
-    if (slots_[i].word.load(std::memory_order_relaxed) & kResolvedBit) continue;
+    if (now < w.next_retry) continue;
     if (w.retries >= max_retries_) {
       dead.insert(dead.end(), w.frames.begin(), w.frames.end());
       w.frames.clear();
       w.retries = 0;
+      forget_waiting(i);
       continue;
     }
     w.retries++;

@@ -10,6 +10,7 @@
 
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -57,6 +58,7 @@ class NeighborTable {
 
  private:
   static constexpr uint64_t kResolvedBit = uint64_t{1} << 48, kPermanentBit = uint64_t{1} << 49;
+  static_assert(std::endian::native == std::endian::little, "pack() keeps the MAC in the low six bytes");
   struct Slot {
     std::atomic<uint32_t> ip{0};          // host order; 0: free (0.0.0.0 is no neighbour)
     std::atomic<uint64_t> word{0};        // the MAC in bits 0-47, kResolvedBit, kPermanentBit
@@ -74,6 +76,7 @@ class NeighborTable {
   static MacAddr unpack(uint64_t w) noexcept;
   size_t find(uint32_t ip) const noexcept;  // kSlots: absent
   size_t find_or_add(uint32_t ip) noexcept;  // lock held; kSlots: full
+  void forget_waiting(size_t slot) noexcept;  // lock held: nothing waits on slot any more
   uint64_t stale_limit() const noexcept { return retry_ns_ * max_retries_; }
 
   uint64_t timeout_ns_, retry_ns_;
@@ -81,6 +84,8 @@ class NeighborTable {
   StackLock& lk_;
   std::unique_ptr<Slot[]> slots_;
   std::unique_ptr<Waiting[]> waiting_;
+  std::vector<uint16_t> waiting_slots_;   // slots with frames waiting, under the lock (tick walks only these)
+  std::atomic<size_t> n_waiting_{0};     // its size, readable without the lock
 };
 
 }  // namespace slip::net::stack

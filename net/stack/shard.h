@@ -90,13 +90,13 @@ struct RxContext {
   uint16_t n_batch = 0;
   TcpCore* batch[kBurst] = {};
   struct Foreign {
-    PacketBuf* buf;
-    proto::RxFrame frame;
-    uint16_t home;
+    PacketBuf* buf = nullptr;
+    proto::RxFrame frame{};
+    uint16_t home = 0;
   };
   uint16_t n_foreign = 0;
   Foreign foreign[kBurst];
 };
-inline thread_local RxContext t_rx;
+inline constinit thread_local RxContext t_rx;  // constant initialized: no TLS guard on each use
 
 }  // namespace slip::net::stack

@@ -37,8 +37,9 @@ struct alignas(64) InRx {
 InRx g_in_rx[64];
 
 // IPv4 identification: per thread, since no datagram is ever fragmented (DF
-// is set) and RFC 6864 asks nothing more of atomic datagrams' IDs.
-thread_local uint16_t t_ip_id = static_cast<uint16_t>(std::random_device{}());
+// is set) and RFC 6864 asks nothing more of atomic datagrams' IDs. Constant
+// initialized: a thread_local with a dynamic initializer costs a call on every use.
+constinit thread_local uint16_t t_ip_id = 0;
 
 }  // namespace
 
@@ -498,7 +499,7 @@ unsigned SlipStack::run_shard(Shard& s, unsigned kthread) noexcept {
   if (got) {
     std::atomic<bool>& in_rx = g_in_rx[kthread % 64].on;
     in_rx.store(true, std::memory_order_relaxed);
-    if (++s.bursts % kSampleEvery == 0) note_concurrency(s, kthread);
+    if (n_kthreads_ > 1 && ++s.bursts % kSampleEvery == 0) note_concurrency(s, kthread);
     ShardCounters::inc(s.ctr.rx_bursts);
     ShardCounters::inc(s.ctr.rx_frames, got);
     if (!own) ShardCounters::inc(s.ctr.rx_stolen, got);
@@ -507,8 +508,11 @@ unsigned SlipStack::run_shard(Shard& s, unsigned kthread) noexcept {
     flush_rx_batch(now);
     in_rx.store(false, std::memory_order_relaxed);
   }
-  housekeeping(s, now);
-  flush_tx(s);
+  // Nothing due is the common case of a poll: three loads decide it here.
+  if (s.next_timer.load(std::memory_order_relaxed) <= now || next_arp_tick_.load(std::memory_order_relaxed) <= now ||
+      !s.dead.empty())
+    housekeeping(s, now);
+  if (s.n_tx) flush_tx(s);
   cx.shard = nullptr;
   s.lk.unlock();
   if (cx.n_foreign) run_foreign();
@@ -521,6 +525,11 @@ unsigned SlipStack::run_shard(Shard& s, unsigned kthread) noexcept {
 // steady state every kthread polls only its own.
 unsigned SlipStack::poll(unsigned kthread) noexcept {
   unsigned n = 0;
+  if (n_kthreads_ == 1) {  // every queue is this kthread's: nobody to tell, nothing to steal
+    for (uint16_t i = 0; i < n_shards_; i++)
+      if (shards_[i].lk.try_lock()) n += run_shard(shards_[i], kthread);
+    return n;
+  }
   const uint64_t now = now_ns();
   for (unsigned i = kthread; i < n_shards_; i += n_kthreads_) {
     Shard& s = shards_[i];

@@ -129,7 +129,7 @@ TcpCore::~TcpCore() = default;
 void TcpCore::lock() noexcept { st_->lock_shard(*home_); }
 
 void TcpCore::unlock() noexcept {
-  st_->flush_tx(*home_);
+  if (home_->n_tx) st_->flush_tx(*home_);
   home_->lk.unlock();
 }
 

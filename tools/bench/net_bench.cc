@@ -6,7 +6,10 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -30,7 +33,29 @@ struct Options {
   std::string json_path;
   unsigned reps = 3;
   std::vector<std::string> cases, stacks = {"slip", "kernel"};
+  bool instructions = false;     // also count the slip server's instructions per round trip
+  std::string netecho_before;    // slip-netecho of the commit to compare with
 };
+
+// The slip server's instructions per round trip from callgrind
+// (net_instructions.py): {"skipped": why} when it cannot run here.
+Json count_instructions(const Options& o) {
+  const std::string out = fmt::format("/tmp/slip-bench-net-instr-{}.json", getpid());
+  std::string cmd = fmt::format("python3 '{}' --netecho '{}' --json '{}'", SLIP_NET_INSTRUCTIONS, SLIP_NETECHO, out);
+  if (!o.netecho_before.empty()) cmd += fmt::format(" --netecho-before '{}'", o.netecho_before);
+  fmt::print(stderr, "counting instructions: {}\n", cmd);
+  const int rc = std::system(cmd.c_str());
+  Json r;
+  if (WIFEXITED(rc) && WEXITSTATUS(rc) == 0) {
+    std::ifstream in(out);
+    r = Json::parse(in, nullptr, false);
+  }
+  std::remove(out.c_str());
+  if (r.is_discarded() || r.is_null())
+    r = Json{{"skipped", WIFEXITED(rc) && WEXITSTATUS(rc) == 77 ? "needs root and valgrind (net_instructions.py said why)"
+                                                                : "net_instructions.py failed (see above)"}};
+  return r;
+}
 
 // One (case, stack, rep): both children, start to finish. Returns the client's
 // result line, or {"error": ...} naming what failed, with the children's log tails.
@@ -55,7 +80,8 @@ Json run_pair(const Procs& env, const ChildArgs& base, const NetCaseSpec& c, con
   }
   cli.peer = srv.ip;
 
-  Child server = env.spawn(srv, 0, tag + "-server");
+  const unsigned srv_cpu = c.kthreads > 1 ? Procs::kAllCpus : 0, cli_cpu = c.kthreads > 1 ? Procs::kAllCpus : 1;
+  Child server = env.spawn(srv, srv_cpu, tag + "-server");
   Json ready = env.await_line(server, 30.0);
   if (!ready.contains("ready")) {
     Json e = {{"error", fmt::format("server: {}", ready.value("error", "no ready line"))},
@@ -65,8 +91,8 @@ Json run_pair(const Procs& env, const ChildArgs& base, const NetCaseSpec& c, con
   }
   // The client's own deadlines (15 s to reach the server, 2 s per request) come first; this only stops a hang.
   const double limit = 60.0 + static_cast<double>(base.samples + base.warmup) * 1e-3 +
-                       (c.bulk ? base.bulk_reps * (base.bulk_seconds + 15.0) : 0.0);
-  Child client = env.spawn(cli, 1, tag + "-client");
+                       (c.bulk ? base.bulk_reps * (base.bulk_seconds + 15.0) : 0.0) + base.window_seconds;
+  Child client = env.spawn(cli, cli_cpu, tag + "-client");
   Json res = env.await_line(client, limit);
   env.stop(client);
   env.stop(server);
@@ -88,12 +114,19 @@ Json combine(const std::vector<Json>& reps) {
     if (!r.contains("error")) ok.push_back(r);
   if (ok.empty()) return reps.empty() ? Json() : Json{{"error", reps.back()["error"]}};
   Json out;
-  for (const char* key : {"p50_ns", "p99_ns", "p999_ns", "samples", "gbps", "tx_segs_by_ref", "tx_segs_copied", "tx_ring_full"}) {
+  for (const char* key : {"rps", "p50_ns", "p99_ns", "p999_ns", "samples", "gbps", "tx_segs_by_ref", "tx_segs_copied",
+                          "tx_ring_full"}) {
     if (!ok[0].contains(key)) continue;
     std::vector<double> v;
     for (const auto& r : ok) v.push_back(r[key].get<double>());
-    if (std::string(key) == "gbps") out[key] = median(v);
+    const std::string k = key;
+    if (k == "gbps" || k == "rps") out[key] = median(v);
     else out[key] = static_cast<uint64_t>(median(v) + 0.5);
+    if (k == "rps" && v.size() > 1) {
+      std::sort(v.begin(), v.end());
+      out["rps_min"] = v.front();
+      out["rps_max"] = v.back();
+    }
   }
   return out;
 }
@@ -137,7 +170,7 @@ void print_table(const Json& j, const ChildArgs& base, unsigned reps) {
   fmt::print("{:<14} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>9} {:>10}\n", "rtt (us)", "slip p50", "p99",
              "p99.9", "kern p50", "p99", "p99.9", "p50 k/s", "p99.9 k/s");
   for (const auto& [name, c] : j["cases"].items()) {
-    if (name == "tcp_bulk") continue;
+    if (name == "tcp_bulk" || c.contains("rps_ratio")) continue;
     const Json s = c.value("slip", Json()), k = c.value("kernel", Json());
     fmt::print("{:<14} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>9} {:>10}\n", name, us(s, "p50_ns"),
                us(s, "p99_ns"), us(s, "p999_ns"), us(k, "p50_ns"), us(k, "p99_ns"), us(k, "p999_ns"),
@@ -152,6 +185,21 @@ void print_table(const Json& j, const ChildArgs& base, unsigned reps) {
     if (b.contains("slip") && b["slip"].contains("tx_segs_by_ref"))
       fmt::print("  slip data segments sent by reference: {}, copied: {}\n",
                  b["slip"]["tx_segs_by_ref"].get<uint64_t>(), b["slip"].value("tx_segs_copied", uint64_t{0}));
+  }
+  for (const auto& c : kNetCases) {
+    if (c.flows < 2 || !j["cases"].contains(c.name)) continue;
+    const Json& r = j["cases"][c.name];
+    auto krps = [&](const char* stack) {
+      if (!r.contains(stack)) return std::string("-");
+      const Json& s = r[stack];
+      if (s.contains("error")) return std::string("FAILED");
+      return fmt::format("{:.0f}k rt/s, p50 {} p99 {} p99.9 {} us", s.value("rps", 0.0) / 1000, us(s, "p50_ns"),
+                         us(s, "p99_ns"), us(s, "p999_ns"));
+    };
+    fmt::print("\n{} ({} kthreads each side, kthread i of both on CPU i; {} concurrent {}-byte echo flows, "
+               "{:.1f} s window, median):\n  slip   {}\n  kernel {}\n  slip/kernel round trips per second: {}\n",
+               c.name, c.kthreads, c.flows, c.payload, base.window_seconds, krps("slip"), krps("kernel"),
+               num(r["rps_ratio"]));
   }
 }
 
@@ -216,12 +264,24 @@ int driver_main(const Options& o, const ChildArgs& base) {
     const Json slip = jc.value("slip", Json()), kern = jc.value("kernel", Json());
     if (c.bulk) {
       jc["ratio"] = ratio(slip, kern, "gbps");
+    } else if (c.flows > 1) {
+      jc["rps_ratio"] = ratio(slip, kern, "rps");
+      jc["p50_ratio"] = ratio(kern, slip, "p50_ns");
     } else {
       jc["p50_ratio"] = ratio(kern, slip, "p50_ns");
       jc["p999_ratio"] = ratio(kern, slip, "p999_ns");
     }
   }
+  if (o.instructions) j["instructions"] = count_instructions(o);
   print_table(j, base, o.reps);
+  if (j.contains("instructions") && !j["instructions"].contains("skipped")) {
+    fmt::print("\nslip server instructions per 64-byte round trip (callgrind; {}):\n", j["instructions"].value("method", ""));
+    for (const char* c : {"udp_rtt_64", "tcp_rtt_64"}) {
+      const Json& r = j["instructions"][c];
+      fmt::print("  {:<11} after {}{}\n", c, r.value("after", 0),
+                 r.contains("before") ? fmt::format(", before {}", r["before"].get<long>()) : std::string());
+    }
+  }
   if (!o.json_path.empty()) {
     const std::filesystem::path path(o.json_path);
     if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
@@ -258,6 +318,14 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::Range(0.05, 60.0));
   app.add_option("--bulk-reps", a.bulk_reps, "tcp_bulk transfers per run (median)")
       ->capture_default_str()->check(CLI::Range(1, 100));
+  app.add_option("--window", a.window_seconds, "many-flow cases (tcp_rtt_64_2k): seconds of closed-loop load, "
+                                              "the first quarter warm-up")
+      ->capture_default_str()->check(CLI::Range(0.05, 60.0));
+  app.add_flag("--instructions", o.instructions,
+               "also count the slip server's user-space instructions per round trip with callgrind (root, valgrind; "
+               "about 2 minutes)");
+  app.add_option("--instructions-before", o.netecho_before,
+                 "with --instructions: slip-netecho built from the commit to compare with (build it side by side)");
   app.add_option("--reps", o.reps, "runs of every case and stack (median)")
       ->capture_default_str()->check(CLI::Range(1, 100));
   std::vector<std::string> case_names;

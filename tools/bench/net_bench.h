@@ -16,7 +16,9 @@
 
 namespace slip::bench {
 
-enum NetCase : unsigned { kUdpRtt64, kUdpRtt64Rtc, kTcpRtt64, kUdpRtt1k, kTcpRtt1k, kTcpBulk, kNumNetCases };
+enum NetCase : unsigned {
+  kUdpRtt64, kUdpRtt64Rtc, kTcpRtt64, kUdpRtt1k, kTcpRtt1k, kTcpBulk, kTcpRtt64x2k, kNumNetCases
+};
 
 struct NetCaseSpec {
   const char* name;
@@ -24,6 +26,10 @@ struct NetCaseSpec {
   bool bulk;       // throughput instead of round trips
   size_t payload;  // bytes per request (rtt cases)
   bool rtc = false;  // UDP served by a udp_serve handler, not a uthread
+  // Kthreads (and, on slip, port queues) of each side, and concurrent flows:
+  // with several flows the client runs them closed loop for a time window
+  // and reports round trips per second beside the latencies.
+  unsigned kthreads = 1, flows = 1;
 };
 
 inline constexpr std::array<NetCaseSpec, kNumNetCases> kNetCases = {{
@@ -33,6 +39,7 @@ inline constexpr std::array<NetCaseSpec, kNumNetCases> kNetCases = {{
     {"udp_rtt_1k", false, false, 1024},
     {"tcp_rtt_1k", true, false, 1024},
     {"tcp_bulk", true, true, 0},
+    {"tcp_rtt_64_2k", true, false, 64, false, 2, 64},
 }};
 
 // The server listens on all three whatever the case, so it needs no case argument.
@@ -53,6 +60,7 @@ struct ChildArgs {
   uint64_t samples = 20000, warmup = 5000;
   double bulk_seconds = 1.0;
   unsigned bulk_reps = 3;
+  double window_seconds = 2.0;  // many-flow cases: measured after a quarter of it as warm-up
 };
 
 // Runs one child; never returns (the process _exits, see net_bench_cases.cc).
@@ -77,7 +85,9 @@ class Procs {
   void keep_logs() noexcept { keep_ = true; }
   // Finds this binary and the CPUs to use, makes the log directory; false (with a message) on failure.
   bool init();
-  // Runs this binary in child mode pinned to CPU slot 0 (server) or 1 (client), output to a log file.
+  // Runs this binary in child mode pinned to CPU slot 0 (server) or 1 (client)
+  // (kAllCpus: both, and its kthreads pin themselves), output to a log file.
+  static constexpr unsigned kAllCpus = ~0u;
   Child spawn(ChildArgs a, unsigned cpu_slot, const std::string& name) const;
   // The child's one status line as JSON, or {"error": ...} on timeout (the child is killed) or exit without one.
   nlohmann::ordered_json await_line(Child& c, double seconds) const;

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -76,6 +78,8 @@ void sink_conn(net::TcpConn& c) {
   c.close();
 }
 
+// Each connection is served on the kthread its segments arrive on (the slip
+// stack says which; Linux sockets have no such place).
 template <class Serve>
 void accept_loop(net::Stack& st, uint16_t port, Serve serve) {
   auto lis = st.tcp_listen(port);
@@ -84,7 +88,11 @@ void accept_loop(net::Stack& st, uint16_t port, Serve serve) {
     for (;;) {
       auto c = l->accept();
       if (!c) continue;
-      rt::spawn_detached([serve, c = std::shared_ptr<net::TcpConn>(std::move(*c))] { serve(*c); });
+      auto conn = std::shared_ptr<net::TcpConn>(std::move(*c));
+      const int home = conn->info().kthread;
+      auto run = [serve, conn] { serve(*conn); };
+      if (home >= 0) rt::spawn_detached_on(static_cast<unsigned>(home), std::move(run));
+      else rt::spawn_detached(std::move(run));
     }
   });
 }
@@ -197,6 +205,63 @@ Json client_rtt(net::Stack& st, const ChildArgs& a, const NetCaseSpec& c, net::I
   return percentiles(std::move(samples));
 }
 
+// Many concurrent flows, closed loop, each a uthread started on kthread
+// i % kthreads: a quarter of the window warms up, the rest is measured.
+// Round trips per second over the measured part, and the latencies in it.
+Json client_flows(net::Stack& st, const ChildArgs& a, const NetCaseSpec& c, net::Ipv4Addr peer) {
+  struct Flow {
+    std::vector<uint64_t> samples;
+    std::string error;
+  };
+  std::vector<Flow> flows(c.flows);
+  std::atomic<int> phase{0}, connected{0};  // 0 warm-up, 1 measured, 2 stop
+  std::vector<rt::JoinHandle> hs;
+  for (unsigned i = 0; i < c.flows; i++)
+    hs.push_back(rt::spawn_on(i % c.kthreads, [&, i] {
+      Flow& f = flows[i];
+      f.samples.reserve(1 << 16);
+      auto conn = st.tcp_dial({peer, kTcpEchoPort}, now_ns() + kLinkUpNs);
+      if (!conn) {
+        f.error = "tcp_dial: " + conn.message();
+        connected++;
+        return;
+      }
+      connected++;
+      std::vector<char> out(c.payload, 'x'), in(c.payload);
+      while (phase.load(std::memory_order_relaxed) != 2) {
+        const uint64_t t0 = now_ns();
+        if (!(*conn)->write_full(out.data(), out.size(), t0 + kOpNs) ||
+            !(*conn)->read_full(in.data(), in.size(), t0 + kOpNs)) {
+          f.error = "a round trip failed or took over 2 s";
+          break;
+        }
+        if (phase.load(std::memory_order_relaxed) == 1) f.samples.push_back(now_ns() - t0);
+      }
+      (*conn)->close();
+    }));
+  const uint64_t dial_end = now_ns() + kLinkUpNs;
+  while (connected.load() < static_cast<int>(c.flows) && now_ns() < dial_end) rt::sleep_for(std::chrono::milliseconds(1));
+  const auto window = std::chrono::nanoseconds(static_cast<uint64_t>(a.window_seconds * 1e9));
+  rt::sleep_for(window / 4);
+  phase = 1;
+  const uint64_t t0 = now_ns();
+  rt::sleep_for(window - window / 4);
+  phase = 2;
+  const uint64_t elapsed = now_ns() - t0;
+  for (auto& h : hs) h.join();
+  std::vector<uint64_t> all;
+  for (const Flow& f : flows) {
+    if (!f.error.empty()) throw Failure{f.error};
+    all.insert(all.end(), f.samples.begin(), f.samples.end());
+  }
+  if (all.empty()) throw Failure{"no round trip completed in the measured window"};
+  Json out = percentiles(std::move(all));
+  out["rps"] = static_cast<double>(out["samples"].get<uint64_t>()) * 1e9 / static_cast<double>(elapsed);
+  out["flows"] = c.flows;
+  out["kthreads"] = c.kthreads;
+  return out;
+}
+
 // One transfer per repetition on a fresh connection; the median goes back.
 Json client_bulk(net::Stack& st, const ChildArgs& a, net::Ipv4Addr peer) {
   std::vector<char> chunk(kBulkChunk, 'b');
@@ -236,7 +301,8 @@ Json run_client(net::Stack& st, const ChildArgs& a) {
   const auto peer = net::Ipv4Addr::parse(a.peer);
   if (!peer) throw Failure{"--peer " + a.peer + " is not an IPv4 address"};
   wait_reachable(st, *peer);
-  return it->bulk ? client_bulk(st, a, *peer) : client_rtt(st, a, *it, *peer);
+  if (it->bulk) return client_bulk(st, a, *peer);
+  return it->flows > 1 ? client_flows(st, a, *it, *peer) : client_rtt(st, a, *it, *peer);
 }
 
 void run_role(net::Stack& st, const ChildArgs& a) {
@@ -252,11 +318,17 @@ void net_child_main(const ChildArgs& a) {
   // ARP retries often and for long: the memif link comes up some time after start.
   sc.arp_retry_ns = 20 * kMs;
   sc.arp_max_retries = 500;
-  // One kthread that busy-polls and never parks, on both stacks, so a request
-  // never waits for a wake-up; the driver gives each process its own core.
+  // Kthreads that busy-poll and never park, on both stacks, so a request
+  // never waits for a wake-up. With one each, the driver gives each process
+  // its own core; with more, both processes get every CPU and kthread i of
+  // each is pinned to the i-th (spinning kthreads that share a CPU give way
+  // to each other when idle: kSpinYieldAfterNs).
+  const auto spec = std::find_if(kNetCases.begin(), kNetCases.end(),
+                                 [&](const NetCaseSpec& c) { return a.case_name == c.name; });
+  const unsigned kthreads = spec != kNetCases.end() ? spec->kthreads : 1;
   rt::Config rc;
-  rc.kthreads = 1;
-  rc.spinning_kthreads = 1;
+  rc.kthreads = kthreads;
+  rc.spinning_kthreads = kthreads;
   Json result;
   try {
     const auto ip = net::Ipv4Addr::parse(a.ip);
@@ -273,6 +345,7 @@ void net_child_main(const ChildArgs& a) {
       net::eal_init(net::eal_args_for_port(spec).args);
       net::DpdkPortConfig pc;
       pc.name = "net_memif0";
+      pc.rx_queues = pc.tx_queues = static_cast<uint16_t>(kthreads);  // a queue per kthread
       port = std::make_unique<net::DpdkPort>(pc);
     }
     rt::run(rc, [&] {

@@ -101,12 +101,16 @@ Child Procs::spawn(ChildArgs a, unsigned cpu_slot, const std::string& name) cons
   opt("--warmup", std::to_string(a.warmup));
   opt("--seconds", fmt::format("{}", a.bulk_seconds));
   opt("--bulk-reps", std::to_string(a.bulk_reps));
+  opt("--window", fmt::format("{}", a.window_seconds));
   std::vector<char*> argv;
   for (auto& s : args) argv.push_back(s.data());
   argv.push_back(nullptr);
   cpu_set_t cpu;
   CPU_ZERO(&cpu);
-  CPU_SET(cpus_[cpu_slot % cpus_.size()], &cpu);
+  if (cpu_slot == kAllCpus)
+    for (int c : cpus_) CPU_SET(c, &cpu);
+  else
+    CPU_SET(cpus_[cpu_slot % cpus_.size()], &cpu);
   const pid_t parent = getpid();
 
   const pid_t pid = fork();

@@ -59,8 +59,8 @@ void add_stack_options(CLI::App& app, StackOptions& o, bool offer_spin) {
   app.add_option("--kthreads", o.kthreads, "runtime kthreads")->check(CLI::Range(1, 64))->capture_default_str();
   app.add_option("--queues", o.queues,
                  "slip, direct mode: receive and transmit queues of the port; with several, a port with RSS (or "
-                 "net_tap, whose kernel side hashes flows over its queues) spreads flows over them and kthread i "
-                 "polls queue i first, so one flow's segments stay on one core")
+                 "net_tap, whose kernel side hashes flows over its queues) spreads flows over them, and kthread i "
+                 "polls queue i and keeps its flows' state, so one flow stays on one core (use --kthreads N too)")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
   app.add_option("--mtu", o.mtu,

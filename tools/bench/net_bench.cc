@@ -122,6 +122,7 @@ Json combine(const std::vector<Json>& reps) {
     const std::string k = key;
     if (k == "gbps" || k == "rps") out[key] = median(v);
     else out[key] = static_cast<uint64_t>(median(v) + 0.5);
+    if (k == "rps" && ok[0].contains("client_queues")) out["client_queues_rep1"] = ok[0]["client_queues"];
     if (k == "rps" && v.size() > 1) {
       std::sort(v.begin(), v.end());
       out["rps_min"] = v.front();

@@ -259,6 +259,12 @@ Json client_flows(net::Stack& st, const ChildArgs& a, const NetCaseSpec& c, net:
   out["rps"] = static_cast<double>(out["samples"].get<uint64_t>()) * 1e9 / static_cast<double>(elapsed);
   out["flows"] = c.flows;
   out["kthreads"] = c.kthreads;
+  // The client's receive queues (slip only): who handled them, what crossed.
+  for (const net::QueueStats& q : st.queue_stats())
+    out["client_queues"].push_back(Json{{"kthread", q.owner_kthread}, {"rx_frames", q.rx_frames},
+                                        {"rx_stolen", q.rx_stolen}, {"bursts", q.rx_bursts},
+                                        {"bursts_sampled", q.bursts_sampled}, {"bursts_concurrent", q.bursts_concurrent},
+                                        {"tcp_from_other_queue", q.tcp_from_other_queue}, {"lock_waits", q.lock_waits}});
   return out;
 }
 

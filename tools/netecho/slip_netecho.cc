@@ -207,7 +207,7 @@ int main(int argc, char** argv) {
                  "shared mode: kthreads iokerneld always grants a core (the rest only under load)")
       ->check(CLI::Range(1, 64));
   app.add_option("--queues", queues, "the port's receive and transmit queues (direct mode); kthread i polls queue i "
-                                     "first")
+                                     "and keeps its flows")
       ->check(CLI::Range(1, 16));
   app.add_option("--mtu", mtu, "the port's MTU, e.g. 9000 (direct mode; default: the PMD's)")->check(CLI::Range(576, 65000));
   app.add_option("--echo-port", echo_port, "UDP and TCP echo port");

@@ -93,15 +93,27 @@ void SharedNic::setup_buffers() {
   rx_meta_ = std::make_unique<RxMeta[]>(n_rx_slots_);
   spill_ = std::make_unique<PktDesc[]>(n_rx_slots_);
   rx_pool_ = net::BufPool::external("iok-rx", &SharedNic::on_rx_free, this);
-  tx_pool_ = net::BufPool::in_memory("iok-tx", region_.base + l.bufs_off, l.n_bufs, l.buf_size);
-  send_pool_ = net::BufPool::heap("iok-send", kSendBufs, kBufSize);
+  // The region's tx buffers and the send-queue buffers, a share per kthread:
+  // each pool's lock is then its own kthread's (a freed buffer goes back to
+  // the pool it came from, and a kthread short of buffers borrows).
+  const uint32_t n = l.n_kthreads;
+  for (uint32_t k = 0; k < n; k++) {
+    const uint32_t first = l.n_bufs * k / n, count = l.n_bufs * (k + 1) / n - first;
+    tx_pools_.push_back(net::BufPool::in_memory("iok-tx" + std::to_string(k),
+                                                region_.base + l.bufs_off + size_t{first} * l.buf_size,
+                                                std::max(count, 1u), l.buf_size));
+    send_pools_.push_back(net::BufPool::heap("iok-send" + std::to_string(k), std::max<size_t>(kSendBufs / n, 64),
+                                             kBufSize));
+  }
   // Learn each tx buffer's PacketBuf by its offset: completions name buffers that way.
-  std::vector<net::PacketBuf*> all(l.n_bufs);
-  for (net::PacketBuf*& b : all) b = tx_pool_->alloc();
   tx_bufs_.assign(l.n_bufs, nullptr);
-  for (net::PacketBuf* b : all) {
-    tx_bufs_[tx_index(b)] = b;
-    net::BufPool::release(b);
+  for (auto& pool : tx_pools_) {
+    std::vector<net::PacketBuf*> all;
+    while (net::PacketBuf* b = pool->alloc()) all.push_back(b);
+    for (net::PacketBuf* b : all) {
+      tx_bufs_[tx_index(b)] = b;
+      net::BufPool::release(b);
+    }
   }
   n_rings_ = l.n_kthreads;
   rings_ = std::make_unique<Rings[]>(n_rings_);
@@ -123,7 +135,7 @@ SharedNic::~SharedNic() {
   if (conn_ >= 0) close(conn_);  // the daemon detaches us and reclaims our rx buffers
   for (int fd : efds_) close(fd);
   if (pool_) munmap(const_cast<uint8_t*>(pool_), pool_size_);
-  tx_pool_.reset();
+  tx_pools_.clear();
   release_region(region_);
 }
 

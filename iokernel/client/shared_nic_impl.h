@@ -41,7 +41,7 @@ class SharedNic final : public net::Nic, public rt::CoreArbiter {
   // TCP send queues hold their buffers until acknowledged: they come from a
   // heap pool of their own, not from the region's few tx buffers, which
   // ACKs and every other frame need. tx_burst copies them into the region.
-  net::PacketBuf* alloc_tx_data() noexcept override { return send_pool_->alloc(); }
+  net::PacketBuf* alloc_tx_data() noexcept override { return alloc_from(send_pools_); }
 
   static net::MacAddr default_mac(net::Ipv4Addr ip) noexcept;
 
@@ -119,10 +119,16 @@ class SharedNic final : public net::Nic, public rt::CoreArbiter {
   size_t spill_n_ = 0;
   std::atomic<bool> spilled_{false};  // spill_n_ != 0, readable without the lock
 
-  // Tx: buffers in our region, by index for completions.
-  std::unique_ptr<net::BufPool> tx_pool_;
+  // Tx: buffers in our region, a pool per kthread, by index for completions.
+  std::vector<std::unique_ptr<net::BufPool>> tx_pools_;
   std::vector<net::PacketBuf*> tx_bufs_;
-  std::unique_ptr<net::BufPool> send_pool_;  // for alloc_tx_data
+  std::vector<std::unique_ptr<net::BufPool>> send_pools_;  // for alloc_tx_data, a pool per kthread
+  // The calling kthread's pool, then the others'; nullptr when all are empty.
+  static net::PacketBuf* alloc_from(const std::vector<std::unique_ptr<net::BufPool>>& pools) noexcept;
+  bool in_region(const net::PacketBuf* b) const noexcept {
+    return b->head >= region_.base + region_.layout.bufs_off &&
+           b->head < region_.base + region_.layout.bufs_off + size_t{region_.layout.n_bufs} * region_.layout.buf_size;
+  }
 };
 
 }  // namespace slip::iok

@@ -111,11 +111,18 @@ void SharedNic::reap_completions(Rings& r) noexcept {
   r.comp_lk.unlock();
 }
 
+net::PacketBuf* SharedNic::alloc_from(const std::vector<std::unique_ptr<net::BufPool>>& pools) noexcept {
+  const int k = rt::kthread_index();
+  const size_t n = pools.size(), first = k >= 0 ? static_cast<size_t>(k) % n : 0;
+  for (size_t i = 0; i < n; i++)
+    if (net::PacketBuf* b = pools[(first + i) % n]->alloc()) return b;
+  return nullptr;
+}
+
 net::PacketBuf* SharedNic::alloc_tx() noexcept {
-  net::PacketBuf* b = tx_pool_->alloc();
-  if (b) return b;
+  if (net::PacketBuf* b = alloc_from(tx_pools_)) return b;
   for (uint32_t k = 0; k < n_rings_; k++) reap_completions(rings_[k]);
-  return tx_pool_->alloc();
+  return alloc_from(tx_pools_);
 }
 
 // b as one buffer of our region (b itself when it is one): a copy otherwise,
@@ -123,7 +130,7 @@ net::PacketBuf* SharedNic::alloc_tx() noexcept {
 // without (no buffer free: b kept).
 net::PacketBuf* SharedNic::own_copy(net::PacketBuf* b, bool* too_long) noexcept {
   *too_long = false;
-  if (b->pool == tx_pool_.get() && !b->next) return b;
+  if (!b->next && in_region(b)) return b;
   net::PacketBuf* c = alloc_tx();
   if (!c) return nullptr;
   uint8_t* p = c->append(b->chain_len());

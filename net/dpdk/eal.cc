@@ -1,4 +1,7 @@
 // EAL start-up once per process, and registration of non-EAL threads.
+#include <pthread.h>
+#include <sched.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -77,7 +80,14 @@ void eal_init(const std::vector<std::string>& args) {
   argv.push_back(nullptr);
 
   const int argc = static_cast<int>(argv.size() - 1);
+  // EAL pins the calling thread to its main lcore's CPU. Threads made after
+  // this inherit the caller's CPUs, so a runtime started next would put
+  // every kthread on that one CPU; the runtime places its kthreads itself
+  // (Config::pin_kthreads), so the caller gets its CPUs back.
+  cpu_set_t cpus;
+  const bool had_cpus = pthread_getaffinity_np(pthread_self(), sizeof cpus, &cpus) == 0;
   const int used = rte_eal_init(argc, argv.data());
+  if (had_cpus) pthread_setaffinity_np(pthread_self(), sizeof cpus, &cpus);
   if (used < 0) {
     const int err = rte_errno;
     throw std::runtime_error("eal_init: rte_eal_init(" + join(args) + ") failed: " + rte_strerror(err) +

@@ -29,12 +29,15 @@ namespace {
 constexpr uint64_t kStampNs = 1'000;
 constexpr uint64_t kArpTickNs = 10'000'000;
 
-// Which kthreads are inside a receive burst right now, of any slip stack in
-// the process: each flag written by its own kthread, read by the sampling.
-struct alignas(64) InRx {
-  std::atomic<bool> on{false};
+// Receive bursts of each kthread, of any slip stack in the process: odd
+// while it is inside one. Each written by its own kthread, read by the
+// sampling (a burst whose neighbour's count moved while it ran overlapped one).
+struct alignas(64) BurstSeq {
+  std::atomic<uint64_t> seq{0};
+  void bump() noexcept { seq.store(seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
 };
-InRx g_in_rx[64];
+BurstSeq g_bursts[64];
+constexpr unsigned kMaxSampled = 16;  // kthreads a sample looks at
 
 // IPv4 identification: per thread, since no datagram is ever fragmented (DF
 // is set) and RFC 6864 asks nothing more of atomic datagrams' IDs. Constant
@@ -477,12 +480,13 @@ void SlipStack::housekeeping(Shard& s, uint64_t now) noexcept {
   reap(s);
 }
 
-// Whether another kthread is inside a burst right now: sampled, to show
-// that receive paths run side by side.
-void SlipStack::note_concurrency(Shard& s, unsigned kthread) noexcept {
+// Whether another kthread was inside a burst at some moment of this one
+// (in one at its start, or started or ended one before its end): sampled,
+// to show that receive paths run side by side.
+void SlipStack::note_concurrency(Shard& s, unsigned kthread, const uint64_t* seen) noexcept {
   ShardCounters::inc(s.ctr.sampled);
-  for (unsigned k = 0; k < n_kthreads_ && k < 64; k++)
-    if (k != kthread && g_in_rx[k].on.load(std::memory_order_relaxed)) {
+  for (unsigned k = 0; k < n_kthreads_ && k < kMaxSampled; k++)
+    if (k != kthread && ((seen[k] & 1) || g_bursts[k].seq.load(std::memory_order_relaxed) != seen[k])) {
       ShardCounters::inc(s.ctr.concurrent);
       return;
     }
@@ -492,30 +496,35 @@ unsigned SlipStack::run_shard(Shard& s, unsigned kthread) noexcept {
   const uint64_t now = now_ns();  // read under the lock: the shard's time only moves forward
   const bool own = s.owner == kthread;
   RxContext& cx = t_rx;
-  cx.stack = this;
-  cx.shard = &s;
   PacketBuf* bufs[kBurst];
   const uint16_t got = nic_.rx_burst(s.index, bufs, kBurst);
   if (got) {
-    std::atomic<bool>& in_rx = g_in_rx[kthread % 64].on;
-    in_rx.store(true, std::memory_order_relaxed);
-    if (n_kthreads_ > 1 && ++s.bursts % kSampleEvery == 0) note_concurrency(s, kthread);
+    cx.stack = this;
+    cx.shard = &s;
+    BurstSeq& mine = g_bursts[kthread % 64];
+    mine.bump();
+    uint64_t seen[kMaxSampled];
+    const bool sample = n_kthreads_ > 1 && ++s.bursts % kSampleEvery == 0;
+    if (sample)
+      for (unsigned k = 0; k < n_kthreads_ && k < kMaxSampled; k++)
+        seen[k] = g_bursts[k].seq.load(std::memory_order_relaxed);
     ShardCounters::inc(s.ctr.rx_bursts);
     ShardCounters::inc(s.ctr.rx_frames, got);
     if (!own) ShardCounters::inc(s.ctr.rx_stolen, got);
     cx.batching = true;
     for (uint16_t j = 0; j < got; j++) rx_frame(s, bufs[j], now);
     flush_rx_batch(now);
-    in_rx.store(false, std::memory_order_relaxed);
+    if (sample) note_concurrency(s, kthread, seen);
+    mine.bump();
+    cx.shard = nullptr;
   }
   // Nothing due is the common case of a poll: three loads decide it here.
   if (s.next_timer.load(std::memory_order_relaxed) <= now || next_arp_tick_.load(std::memory_order_relaxed) <= now ||
       !s.dead.empty())
     housekeeping(s, now);
   if (s.n_tx) flush_tx(s);
-  cx.shard = nullptr;
   s.lk.unlock();
-  if (cx.n_foreign) run_foreign();
+  if (got && cx.n_foreign) run_foreign();
   return got;
 }
 

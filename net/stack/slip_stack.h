@@ -114,7 +114,7 @@ class SlipStack final : public Stack, public rt::Poller {
   void reap(Shard& s) noexcept;
   void heap_fix(Shard& s, size_t i) noexcept;
   void heap_remove(Shard& s, TcpCore* c) noexcept;
-  void note_concurrency(Shard& s, unsigned kthread) noexcept;
+  void note_concurrency(Shard& s, unsigned kthread, const uint64_t* seen) noexcept;
   Ipv4Addr next_hop(Ipv4Addr dst) const noexcept;
   template <class Free>
   uint16_t next_ephemeral(Free&& free) noexcept;

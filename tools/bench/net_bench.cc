@@ -279,8 +279,11 @@ int driver_main(const Options& o, const ChildArgs& base) {
     fmt::print("\nslip server instructions per 64-byte round trip (callgrind; {}):\n", j["instructions"].value("method", ""));
     for (const char* c : {"udp_rtt_64", "tcp_rtt_64"}) {
       const Json& r = j["instructions"][c];
-      fmt::print("  {:<11} after {}{}\n", c, r.value("after", 0),
-                 r.contains("before") ? fmt::format(", before {}", r["before"].get<long>()) : std::string());
+      fmt::print("  {:<11} after {} ({} atomic read-modify-writes){}\n", c, r.value("after", 0),
+                 r.value("atomics_after", 0.0),
+                 r.contains("before") ? fmt::format(", before {} ({})", r["before"].get<long>(),
+                                                    r.value("atomics_before", 0.0))
+                                      : std::string());
     }
   }
   if (!o.json_path.empty()) {

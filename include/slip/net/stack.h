@@ -261,9 +261,9 @@ struct QueueStats {
   uint64_t rx_frames = 0;          // frames taken from the queue
   uint64_t rx_stolen = 0;          // ... by a kthread other than its owner (parked or behind)
   uint64_t rx_bursts = 0;          // receive bursts that brought frames
-  // Every 8th burst looks whether another kthread is inside a receive burst
-  // at that moment (of any slip stack in the process): evidence that
-  // receive paths run in parallel, not one after the other.
+  // Every 8th burst looks whether another kthread was inside a receive
+  // burst (of any slip stack in the process) at some moment of it: evidence
+  // that receive paths run in parallel, not one after the other.
   uint64_t bursts_sampled = 0, bursts_concurrent = 0;
   uint64_t tcp_from_other_queue = 0;  // segments of this queue's connections that arrived on another queue
   uint64_t lock_waits = 0;         // callers that found the queue's state busy and waited for it

@@ -19,6 +19,7 @@
 
 #include "net/proto/rx.h"
 #include "slip/net/buf.h"
+#include "slip/net/counters.h"
 #include "slip/net/nic.h"
 #include "slip/net/stack.h"
 #include "slip/runtime/spinlock.h"
@@ -41,14 +42,11 @@ struct FlowHash {
   }
 };
 
-// Counters of one shard, written under its lock (relaxed increments: one
-// writer at a time) and read by anyone.
+// Counters of one shard, written under its lock (NetCounters::inc: one
+// writer at a time) and read by anyone; lock_waits, outside it, by fetch_add.
 struct ShardCounters {
   std::atomic<uint64_t> rx_frames{0}, rx_stolen{0}, rx_bursts{0}, sampled{0}, concurrent{0};
   std::atomic<uint64_t> tcp_from_other_queue{0}, lock_waits{0};
-  static void inc(std::atomic<uint64_t>& c, uint64_t n = 1) noexcept {
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
 };
 
 struct alignas(64) Shard {

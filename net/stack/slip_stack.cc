@@ -198,21 +198,7 @@ void SlipStack::transmit(Shard* s, PacketBuf* b) noexcept {
 
 void SlipStack::flush_tx(Shard& s) noexcept {
   if (s.n_tx == 0) return;
-  NetCounters& c = ctr();
-  size_t bytes = 0;
-  for (uint16_t i = 0; i < s.n_tx; i++) bytes += s.tx[i]->chain_len();
-  uint16_t sent;
-  {
-    rt::SpinGuard g(s.tx_lk);
-    sent = nic_.tx_burst(s.index, s.tx, s.n_tx);
-  }
-  for (uint16_t i = sent; i < s.n_tx; i++) {
-    bytes -= s.tx[i]->chain_len();
-    NetCounters::inc(c.tx_ring_full);
-    BufPool::release(s.tx[i]);
-  }
-  NetCounters::inc(c.tx_frames, sent);
-  NetCounters::inc(c.tx_bytes, bytes);
+  tx_out(s, s.tx, s.n_tx);
   s.n_tx = 0;
 }
 
@@ -221,20 +207,25 @@ void SlipStack::flush_tx(Shard& s) noexcept {
 void SlipStack::send_now(PacketBuf* b) noexcept { send_on(local_shard(), b); }
 
 // Out at once on s's transmit queue, without s's lock (the queue has its own).
-void SlipStack::send_on(Shard& s, PacketBuf* b) noexcept {
+void SlipStack::send_on(Shard& s, PacketBuf* b) noexcept { tx_out(s, &b, 1); }
+
+// Hands n frames to s's transmit queue under its lock and counts them; what
+// the NIC refused is released (TCP sends it again).
+void SlipStack::tx_out(Shard& s, PacketBuf** bufs, uint16_t n) noexcept {
   NetCounters& c = ctr();
-  const size_t bytes = b->chain_len();
+  size_t bytes = 0;
+  for (uint16_t i = 0; i < n; i++) bytes += bufs[i]->chain_len();
   uint16_t sent;
   {
     rt::SpinGuard g(s.tx_lk);
-    sent = nic_.tx_burst(s.index, &b, 1);
+    sent = nic_.tx_burst(s.index, bufs, n);
   }
-  if (sent == 0) {
+  for (uint16_t i = sent; i < n; i++) {
+    bytes -= bufs[i]->chain_len();
     NetCounters::inc(c.tx_ring_full);
-    BufPool::release(b);
-    return;
+    BufPool::release(bufs[i]);
   }
-  NetCounters::inc(c.tx_frames);
+  NetCounters::inc(c.tx_frames, sent);
   NetCounters::inc(c.tx_bytes, bytes);
 }
 
@@ -484,10 +475,10 @@ void SlipStack::housekeeping(Shard& s, uint64_t now) noexcept {
 // (in one at its start, or started or ended one before its end): sampled,
 // to show that receive paths run side by side.
 void SlipStack::note_concurrency(Shard& s, unsigned kthread, const uint64_t* seen) noexcept {
-  ShardCounters::inc(s.ctr.sampled);
+  NetCounters::inc(s.ctr.sampled);
   for (unsigned k = 0; k < n_kthreads_ && k < kMaxSampled; k++)
     if (k != kthread && ((seen[k] & 1) || g_bursts[k].seq.load(std::memory_order_relaxed) != seen[k])) {
-      ShardCounters::inc(s.ctr.concurrent);
+      NetCounters::inc(s.ctr.concurrent);
       return;
     }
 }
@@ -508,9 +499,9 @@ unsigned SlipStack::run_shard(Shard& s, unsigned kthread) noexcept {
     if (sample)
       for (unsigned k = 0; k < n_kthreads_ && k < kMaxSampled; k++)
         seen[k] = g_bursts[k].seq.load(std::memory_order_relaxed);
-    ShardCounters::inc(s.ctr.rx_bursts);
-    ShardCounters::inc(s.ctr.rx_frames, got);
-    if (!own) ShardCounters::inc(s.ctr.rx_stolen, got);
+    NetCounters::inc(s.ctr.rx_bursts);
+    NetCounters::inc(s.ctr.rx_frames, got);
+    if (!own) NetCounters::inc(s.ctr.rx_stolen, got);
     cx.batching = true;
     for (uint16_t j = 0; j < got; j++) rx_frame(s, bufs[j], now);
     flush_rx_batch(now);

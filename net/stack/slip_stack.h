@@ -106,6 +106,7 @@ class SlipStack final : public Stack, public rt::Poller {
   void transmit(Shard* s, PacketBuf* b) noexcept;
   void send_now(PacketBuf* b) noexcept;
   void send_on(Shard& s, PacketBuf* b) noexcept;
+  void tx_out(Shard& s, PacketBuf** bufs, uint16_t n) noexcept;
   void arp_request(Shard* s, Ipv4Addr target) noexcept;
   void arp_learn(Shard* s, Ipv4Addr ip, MacAddr mac, bool create) noexcept;
   void arp_tick(Shard& s, uint64_t now) noexcept;
@@ -116,6 +117,7 @@ class SlipStack final : public Stack, public rt::Poller {
   void heap_remove(Shard& s, TcpCore* c) noexcept;
   void note_concurrency(Shard& s, unsigned kthread, const uint64_t* seen) noexcept;
   Ipv4Addr next_hop(Ipv4Addr dst) const noexcept;
+  uint16_t ephemeral_candidate() noexcept;
   template <class Free>
   uint16_t next_ephemeral(Free&& free) noexcept;
   Result<uint16_t> udp_claim_port(uint16_t port) noexcept;

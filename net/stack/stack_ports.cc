@@ -8,14 +8,17 @@
 
 namespace slip::net::stack {
 
+// The next port of the ephemeral range, round robin from a random start.
+uint16_t SlipStack::ephemeral_candidate() noexcept {
+  const uint32_t range = uint32_t{cfg_.ephemeral_hi} - cfg_.ephemeral_lo + 1;
+  return static_cast<uint16_t>(cfg_.ephemeral_lo + next_ephemeral_.fetch_add(1, std::memory_order_relaxed) % range);
+}
+
 template <class Free>
 uint16_t SlipStack::next_ephemeral(Free&& free) noexcept {
   const uint32_t range = uint32_t{cfg_.ephemeral_hi} - cfg_.ephemeral_lo + 1;
-  for (uint32_t tries = 0; tries < range; tries++) {
-    const auto p =
-        static_cast<uint16_t>(cfg_.ephemeral_lo + next_ephemeral_.fetch_add(1, std::memory_order_relaxed) % range);
-    if (free(p)) return p;
-  }
+  for (uint32_t tries = 0; tries < range; tries++)
+    if (const uint16_t p = ephemeral_candidate(); free(p)) return p;
   return 0;
 }
 

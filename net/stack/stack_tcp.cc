@@ -109,7 +109,7 @@ void SlipStack::run_foreign() noexcept {
       for (uint16_t j = i; j < cx.n_foreign; j++) {
         RxContext::Foreign& e = cx.foreign[j];
         if (!e.buf || e.home != s.index) continue;
-        ShardCounters::inc(s.ctr.tcp_from_other_queue);
+        NetCounters::inc(s.ctr.tcp_from_other_queue);
         rx_tcp(s, e.buf, e.frame, now);
         e.buf = nullptr;
       }
@@ -174,8 +174,7 @@ Result<std::unique_ptr<TcpConn>> SlipStack::tcp_dial(Endpoint remote, uint64_t d
   const uint32_t range = uint32_t{cfg_.ephemeral_hi} - cfg_.ephemeral_lo + 1;
   std::shared_ptr<TcpCore> c;
   for (uint32_t tries = 0; !c && tries < range * 4; tries++) {
-    const auto p =
-        static_cast<uint16_t>(cfg_.ephemeral_lo + next_ephemeral_.fetch_add(1, std::memory_order_relaxed) % range);
+    const uint16_t p = ephemeral_candidate();
     if (listeners_[p].load(std::memory_order_relaxed)) continue;
     const FlowKey key{{cfg_.ip, p}, remote};
     const uint16_t home = home_of(key);

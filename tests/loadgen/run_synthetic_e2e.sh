@@ -49,9 +49,15 @@ r = json.load(open(path))
 q, lat = r["requests"], r["latency_us"]
 errs = []
 if q["completed"] <= 0: errs.append("nothing completed")
-for k in ("timeouts", "dropped", "conn_errors", "parse_errors", "error"):
+# UDP may lose datagrams (a socket buffer overflows while the server is off
+# its CPU, as beside a busy neighbour): up to 1% of them may time out, and
+# every one sent is either answered or timed out. TCP loses nothing.
+lost_ok = q["sent"] // 100 if "udp" in name else 0
+if q["timeouts"] > lost_ok: errs.append(f"timeouts = {q['timeouts']} (at most {lost_ok} allowed)")
+for k in ("dropped", "conn_errors", "parse_errors", "error"):
     if q[k]: errs.append(f"{k} = {q[k]}")
-if q["completed"] != q["sent"]: errs.append(f"sent {q['sent']} but completed {q['completed']}")
+if q["completed"] + q["timeouts"] != q["sent"]:
+    errs.append(f"sent {q['sent']} but completed {q['completed']} and timed out {q['timeouts']}")
 if r["offered_rps"] > 0 and not 0.85 * r["offered_rps"] <= r["achieved_rps"] <= 1.15 * r["offered_rps"]:
     errs.append(f"achieved {r['achieved_rps']:.0f} of {r['offered_rps']:.0f} req/s")
 if not min_us <= lat["p50"] <= lat["p99"] <= lat["max"]:

@@ -160,7 +160,7 @@ inline void check_percore(Stack& a, Stack& b, Ipv4Addr b_ip, const PercoreLoad& 
   CHECK(seen.dial_queue_mismatch == 0);
   CHECK(seen.dialed_on_k0 > 0);
   CHECK(seen.dialed_on_k1 > 0);
-  uint64_t concurrent = 0, frames = 0, stolen = 0;
+  uint64_t concurrent = 0;
   for (Stack* st : {&a, &b}) {
     const std::vector<QueueStats> qs = st->queue_stats();
     print_queues(st == &a ? "client" : "server", qs);
@@ -171,8 +171,11 @@ inline void check_percore(Stack& a, Stack& b, Ipv4Addr b_ip, const PercoreLoad& 
       // Steering put every segment on its flow's home queue: none crossed.
       CHECK(qs[q].tcp_from_other_queue == 0);
       concurrent += qs[q].bursts_concurrent;
-      frames += qs[q].rx_frames;
-      stolen += qs[q].rx_stolen;
+      // The owner ran its own queue: not every frame was stolen from it. How
+      // many were is up to the scheduler (a kthread that loses its CPU to
+      // another process has its queue drained by the other after
+      // steal_after_ns), so the share is measured by benchmarks, not here.
+      CHECK(qs[q].rx_stolen < qs[q].rx_frames);
     }
     // Each kthread handled its own queue's frames, less what the other
     // stole from it, plus what it stole: the steals are all counted.
@@ -185,9 +188,6 @@ inline void check_percore(Stack& a, Stack& b, Ipv4Addr b_ip, const PercoreLoad& 
     st->counters(c);
     CHECK(c.rx_stack_locks == 0);  // no stack-wide lock on the receive path
   }
-  // Most frames were handled by their queue's own kthread; the rest were
-  // stolen from an owner that was busy or preempted for steal_after_ns.
-  CHECK(stolen < frames / 2);
   // Receive paths ran at the same moment on both kthreads.
   CHECK(concurrent > 0);
 }

@@ -13,14 +13,6 @@
 namespace slip::net {
 namespace {
 
-void spin_lock(std::atomic<bool>& l) noexcept {
-  while (l.exchange(true, std::memory_order_acquire)) {
-    while (l.load(std::memory_order_relaxed)) __builtin_ia32_pause();
-  }
-}
-
-void spin_unlock(std::atomic<bool>& l) noexcept { l.store(false, std::memory_order_release); }
-
 // Why n buffers of buf_size bytes cannot be a pool; empty when they can.
 std::string pool_shape_error(size_t n, size_t buf_size) {
   if (n == 0) return "zero buffers requested: pass n >= 1";
@@ -41,28 +33,28 @@ std::string pool_shape_error(size_t n, size_t buf_size) {
 struct BuiltinBufOps {
   static PacketBuf* list_alloc(void* ctx) noexcept {
     auto* l = static_cast<BufPool::FreeList*>(ctx);
-    spin_lock(l->lock);
+    l->lock.lock();
     PacketBuf* b = l->head;
     if (b) {
       l->head = b->next;
       l->count--;
     }
-    spin_unlock(l->lock);
+    l->lock.unlock();
     return b;
   }
   static void list_free(void* ctx, PacketBuf* b) noexcept {
     auto* l = static_cast<BufPool::FreeList*>(ctx);
-    spin_lock(l->lock);
+    l->lock.lock();
     b->next = l->head;
     l->head = b;
     l->count++;
-    spin_unlock(l->lock);
+    l->lock.unlock();
   }
   static size_t list_available(const void* ctx) noexcept {
     const auto* l = static_cast<const BufPool::FreeList*>(ctx);
-    spin_lock(l->lock);
+    l->lock.lock();
     const size_t n = l->count;
-    spin_unlock(l->lock);
+    l->lock.unlock();
     return n;
   }
   static PacketBuf* none(void*) noexcept { return nullptr; }

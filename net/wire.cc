@@ -103,7 +103,7 @@ class TestWire::End final : public Nic {
   // One direction of the wire: the frames bound for one end, and the faults
   // and counters of frames sent that way.
   struct Lane {
-    rt::SpinLock lock;
+    rt::SpinParkLock lock;
     std::deque<Frame> q;
     std::mt19937_64 rng;
     WireFaults faults;

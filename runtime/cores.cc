@@ -138,7 +138,7 @@ void set_core_arbiter(CoreArbiter* a) {
   Kthread* self = this_kthread();
   for (auto& k : rt->ks)
     if (k.get() != self)
-      while (k->in_arbiter.load(std::memory_order_seq_cst)) __builtin_ia32_pause();
+      for (Backoff backoff; k->in_arbiter.load(std::memory_order_seq_cst);) backoff.pause();
   for (auto& k : rt->ks)
     if (k->revoked.load(std::memory_order_acquire)) {
       rt->n_active.fetch_add(1, std::memory_order_acq_rel);

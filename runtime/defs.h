@@ -15,7 +15,7 @@
 #include "slip/runtime/config.h"
 #include "slip/runtime/cores.h"
 #include "slip/runtime/poll.h"
-#include "slip/runtime/spinlock.h"
+#include "slip/runtime/spin_park_lock.h"
 #include "slip/runtime/stats.h"
 #include "slip/runtime/timer.h"
 
@@ -43,7 +43,7 @@ struct alignas(64) Uthread {
   void* asan_fake_stack = nullptr;
   uint64_t ready_ns = 0;          // set when sampled for the run-queue delay histogram
   // Join state; guarded by join_lock.
-  SpinLock join_lock;
+  SpinParkLock join_lock;
   bool finished = false;
   bool detached = false;
   Uthread* joiner = nullptr;
@@ -57,7 +57,7 @@ struct SwitchArgs {
   Kthread* k;         // the kthread performing the switch
   Uthread* prev;      // nullptr: the scheduler context
   PostSwitch action;
-  SpinLock* lock;     // kUnlock
+  SpinParkLock* lock;     // kUnlock
 };
 
 // Where a stack's Stack record (while pooled) and its Uthread (while in use) live.
@@ -78,14 +78,14 @@ class StackPool {
  private:
   Stack* map_new();
   size_t usable_, map_size_, page_;
-  SpinLock lock_;
+  SpinParkLock lock_;
   Stack* shared_ = nullptr;
   size_t shared_count_ = 0;
 };
 
 // Per-kthread timer heap; the lock lets other kthreads cancel and steal.
 struct TimerHeap {
-  SpinLock lock;
+  SpinParkLock lock;
   std::vector<TimerEntry*> heap;
   std::atomic<uint64_t> next_deadline{UINT64_MAX};  // readable without the lock
   void insert(TimerEntry* e);        // lock held
@@ -111,7 +111,7 @@ struct alignas(64) KthreadCounters {
 struct alignas(64) Kthread {
   RunQueue rq;
   // Uthreads that did not fit in rq; also how foreign threads hand work over.
-  SpinLock overflow_lock;
+  SpinParkLock overflow_lock;
   Uthread* overflow_head = nullptr;
   Uthread* overflow_tail = nullptr;
   std::atomic<uint32_t> overflow_len{0};
@@ -252,7 +252,7 @@ inline void note_ready(Kthread* k) noexcept {
   if (k->ready_since_ns == 0 && k->track_ready.load(std::memory_order_relaxed)) k->ready_since_ns = now_ns();
 }
 // Parks the current uthread with `action` run once its context is saved.
-void block_current(Kthread* k, PostSwitch action, SpinLock* lock);
+void block_current(Kthread* k, PostSwitch action, SpinParkLock* lock);
 void fire_due_timers(Kthread* k, Kthread* owner, uint64_t now) noexcept;
 
 }  // namespace slip::rt::detail

@@ -396,7 +396,7 @@ void ready_on(Uthread* th, unsigned i) noexcept {
   else notify_work(rt);
 }
 
-void block_current(Kthread* k, PostSwitch action, SpinLock* lock) {
+void block_current(Kthread* k, PostSwitch action, SpinParkLock* lock) {
   SwitchArgs a{k, k->current, action, lock};
   const bool leave = k->stopping->load(std::memory_order_relaxed) || k->revoked.load(std::memory_order_relaxed);
   Uthread* next = leave ? nullptr : pop_local(k);

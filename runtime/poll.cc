@@ -61,9 +61,10 @@ void wait_out_polls(Runtime* rt, Kthread* self) noexcept {
     if (k.get() == self) continue;
     const uint64_t s = k->poll_seq.load(std::memory_order_seq_cst);
     if ((s & 1) == 0) continue;  // not in a section: any later one sees what the caller did before
-    for (unsigned spins = 0; k->poll_seq.load(std::memory_order_seq_cst) == s; spins++) {
-      if (spins % 1024 == 0) kick_blocked(rt, k.get());
-      __builtin_ia32_pause();
+    Backoff backoff;
+    for (unsigned looks = 0; k->poll_seq.load(std::memory_order_seq_cst) == s; looks++) {
+      if (looks % 64 == 0) kick_blocked(rt, k.get());
+      backoff.pause();
     }
   }
 }
@@ -97,7 +98,7 @@ void remove_poller(Poller* p) noexcept {
   if (p->can_block()) p->interrupt();  // a kthread asleep in it must leave
   // Wait out any kthread still inside a poller call (not our own: we are not polling).
   detail::wait_out_polls(rt, detail::this_kthread());
-  while (rt->interrupting.load(std::memory_order_seq_cst)) __builtin_ia32_pause();
+  for (Backoff backoff; rt->interrupting.load(std::memory_order_seq_cst);) backoff.pause();
 }
 
 void synchronize_pollers() noexcept {

@@ -29,7 +29,7 @@ void Mutex::lock_slow() {
 
 void Mutex::unlock_slow() noexcept {
   WakeList next_owner;  // readied after lk_ is released: it may free the mutex at once
-  SpinGuard g(lk_);
+  SpinParkGuard g(lk_);
   // Only kHeld|kWaiters reaches here; the waiters bit is stable under lk_.
   if (waiters_.take_one(next_owner)) {
     if (waiters_.empty()) state_.store(kHeld, std::memory_order_release);
@@ -57,13 +57,13 @@ WaitStatus CondVar::wait_until(Mutex& m, uint64_t deadline_ns) {
 
 void CondVar::notify_one() noexcept {
   WakeList woken;
-  SpinGuard g(lk_);
+  SpinParkGuard g(lk_);
   waiters_.take_one(woken);
 }
 
 void CondVar::notify_all() noexcept {
   WakeList woken;
-  SpinGuard g(lk_);
+  SpinParkGuard g(lk_);
   waiters_.take_all(woken);
 }
 
@@ -79,7 +79,7 @@ void Semaphore::acquire() {
 }
 
 bool Semaphore::try_acquire() noexcept {
-  SpinGuard g(lk_);
+  SpinParkGuard g(lk_);
   if (count_ == 0) return false;
   count_--;
   return true;
@@ -97,20 +97,20 @@ bool Semaphore::acquire_until(uint64_t deadline_ns) {
 
 void Semaphore::release(uint64_t n) noexcept {
   WakeList woken;
-  SpinGuard g(lk_);
+  SpinParkGuard g(lk_);
   for (; n > 0; n--)
     if (!waiters_.take_one(woken)) break;
   count_ += n;
 }
 
 uint64_t Semaphore::available() const noexcept {
-  SpinGuard g(lk_);
+  SpinParkGuard g(lk_);
   return count_;
 }
 
 void WaitGroup::add(int64_t n) {
   WakeList woken;
-  SpinGuard g(lk_);
+  SpinParkGuard g(lk_);
   count_ += n;
   if (count_ < 0) throw std::logic_error("slip::rt::WaitGroup: done() called more times than add()");
   if (count_ == 0) waiters_.take_all(woken);
@@ -143,7 +143,7 @@ void RwMutex::lock() {
 }
 
 bool RwMutex::try_lock() noexcept {
-  SpinGuard g(lk_);
+  SpinParkGuard g(lk_);
   if (writer_ || readers_) return false;
   writer_ = true;
   return true;
@@ -151,7 +151,7 @@ bool RwMutex::try_lock() noexcept {
 
 void RwMutex::unlock() noexcept {
   WakeList woken;
-  SpinGuard g(lk_);
+  SpinParkGuard g(lk_);
   if (writers_waiting_) {
     writers_waiting_--;
     writers_q_.take_one(woken);  // writer_ stays set: handed over
@@ -172,7 +172,7 @@ void RwMutex::lock_shared() {
 }
 
 bool RwMutex::try_lock_shared() noexcept {
-  SpinGuard g(lk_);
+  SpinParkGuard g(lk_);
   if (writer_ || writers_waiting_) return false;
   readers_++;
   return true;
@@ -180,7 +180,7 @@ bool RwMutex::try_lock_shared() noexcept {
 
 void RwMutex::unlock_shared() noexcept {
   WakeList woken;
-  SpinGuard g(lk_);
+  SpinParkGuard g(lk_);
   if (--readers_ == 0 && writers_waiting_) {
     writers_waiting_--;
     writer_ = true;

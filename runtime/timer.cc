@@ -91,7 +91,7 @@ void timer_arm(TimerEntry* e, uint64_t deadline_ns) {
   Kthread* k = this_kthread();
   if (!k) throw_not_in_uthread("Timer::start_at");
   timer_cancel(e);
-  SpinGuard g(k->timers.lock);
+  SpinParkGuard g(k->timers.lock);
   e->owner = k;
   e->deadline_ns = deadline_ns;
   e->state.store(TimerEntry::kArmed, std::memory_order_relaxed);
@@ -102,7 +102,7 @@ bool timer_cancel(TimerEntry* e) noexcept {
   bool stopped = false;
   Kthread* owner = e->owner;
   if (owner && e->state.load(std::memory_order_acquire) == TimerEntry::kArmed) {
-    SpinGuard g(owner->timers.lock);
+    SpinParkGuard g(owner->timers.lock);
     if (e->state.load(std::memory_order_relaxed) == TimerEntry::kArmed) {
       owner->timers.erase(e);
       e->state.store(TimerEntry::kIdle, std::memory_order_relaxed);
@@ -111,7 +111,8 @@ bool timer_cancel(TimerEntry* e) noexcept {
   }
   // A callback may be mid-flight on another kthread; wait it out (but not our own).
   Kthread* self = this_kthread();
-  for (Kthread* r; (r = e->running_on.load(std::memory_order_acquire)) && r != self;) __builtin_ia32_pause();
+  Backoff backoff;
+  for (Kthread* r; (r = e->running_on.load(std::memory_order_acquire)) && r != self;) backoff.pause();
   return stopped;
 }
 

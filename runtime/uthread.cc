@@ -175,7 +175,7 @@ Uthread* current_or_throw(const char* what) {
   return k->current;
 }
 
-void park_and_unlock(SpinLock& lk) {
+void park_and_unlock(SpinParkLock& lk) {
   Kthread* k = this_kthread();
   if (!k || !k->current) {
     lk.unlock();

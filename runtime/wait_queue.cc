@@ -26,7 +26,7 @@ void WaitQueue::remove(Waiter* w) noexcept {
 }
 
 // Outside a uthread: drop the caller's lock, then throw, so nothing deadlocks.
-static detail::Uthread* current_or_unlock_throw(SpinLock& lk, const char* what) {
+static detail::Uthread* current_or_unlock_throw(SpinParkLock& lk, const char* what) {
   if (!in_uthread()) {
     lk.unlock();
     detail::throw_not_in_uthread(what);
@@ -34,7 +34,7 @@ static detail::Uthread* current_or_unlock_throw(SpinLock& lk, const char* what) 
   return detail::current_or_throw(what);
 }
 
-void WaitQueue::wait(SpinLock& lk) {
+void WaitQueue::wait(SpinParkLock& lk) {
   Waiter w;
   w.th = current_or_unlock_throw(lk, "wait");
   push(&w);
@@ -45,7 +45,7 @@ void WaitQueue::wait(SpinLock& lk) {
 struct WaitQueueTimeout {
   detail::TimerEntry e;
   WaitQueue* q;
-  SpinLock* lk;
+  SpinParkLock* lk;
   WaitQueue::Waiter* w;
 
   static void fire(detail::TimerEntry* e) {
@@ -59,7 +59,7 @@ struct WaitQueueTimeout {
   }
 };
 
-bool WaitQueue::wait_until(SpinLock& lk, uint64_t deadline_ns) {
+bool WaitQueue::wait_until(SpinParkLock& lk, uint64_t deadline_ns) {
   Waiter w;
   w.th = current_or_unlock_throw(lk, "wait_until");
   if (now_ns() >= deadline_ns) {

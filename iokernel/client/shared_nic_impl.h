@@ -11,7 +11,7 @@
 #include "slip/iok/shared_nic.h"
 #include "slip/net/buf.h"
 #include "slip/runtime/cores.h"
-#include "slip/runtime/spinlock.h"
+#include "slip/runtime/spin_park_lock.h"
 
 namespace slip::iok {
 
@@ -63,10 +63,10 @@ class SharedNic final : public net::Nic, public rt::CoreArbiter {
     RingView rx, tx, completions, rx_return;
     KthreadShm* shm = nullptr;
     uint32_t cpu_applied = 0;  // the grant_cpu this kthread last moved to (only it writes this)
-    alignas(64) rt::SpinLock ret_lk;
+    alignas(64) rt::SpinParkLock ret_lk;
     uint32_t ret_n = 0;
     PktDesc ret[net::kBurst];
-    alignas(64) rt::SpinLock comp_lk;
+    alignas(64) rt::SpinParkLock comp_lk;
   };
   struct RxMeta {
     uint64_t buf_off = 0, cookie = 0;
@@ -114,7 +114,7 @@ class SharedNic final : public net::Nic, public rt::CoreArbiter {
   std::unique_ptr<net::BufPool> rx_pool_;  // external: its last release() lands in on_rx_free
   // Returns that found their ring full, each buffer at most once; taken
   // after a ring's ret_lk, never before.
-  rt::SpinLock spill_lk_;
+  rt::SpinParkLock spill_lk_;
   std::unique_ptr<PktDesc[]> spill_;
   size_t spill_n_ = 0;
   std::atomic<bool> spilled_{false};  // spill_n_ != 0, readable without the lock

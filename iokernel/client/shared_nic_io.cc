@@ -71,7 +71,7 @@ net::PacketBuf* SharedNic::wrap_rx(const PktDesc& d) noexcept {
 void SharedNic::give_back(const PktDesc& d) noexcept {
   const int k = rt::kthread_index();
   Rings& r = rings_[k >= 0 ? static_cast<uint32_t>(k) % n_rings_ : 0];
-  rt::SpinGuard g(r.ret_lk);
+  rt::SpinParkGuard g(r.ret_lk);
   r.ret[r.ret_n++] = PktDesc{d.buf_off, 0, 0, 0, 0, d.cookie};
   if (r.ret_n == net::kBurst) flush_returns(r);
 }
@@ -86,7 +86,7 @@ void SharedNic::on_rx_free(void* ctx, net::PacketBuf* b) noexcept {
 void SharedNic::flush_returns(Rings& r) noexcept {
   const uint32_t done = r.rx_return.push(r.ret, r.ret_n);
   if (done < r.ret_n) {  // the daemon is behind: keep them for a later burst
-    rt::SpinGuard g(spill_lk_);
+    rt::SpinParkGuard g(spill_lk_);
     for (uint32_t i = done; i < r.ret_n && spill_n_ < n_rx_slots_; i++) spill_[spill_n_++] = r.ret[i];
     spilled_.store(true, std::memory_order_relaxed);
   }

@@ -96,7 +96,7 @@ class KUdpSvc final : public UdpService, public ReadyHook {
   }
   ~KUdpSvc() override {
     np_.unhook(fd_);
-    while (busy_.load(std::memory_order_acquire)) __builtin_ia32_pause();
+    for (rt::Backoff backoff; busy_.load(std::memory_order_acquire);) backoff.pause();
     ::close(fd_);
   }
   Result<size_t> send(const void* buf, size_t len, Endpoint to) noexcept override {

@@ -121,9 +121,9 @@ void Netpoll::hook(int fd, ReadyHook* h) noexcept { record(fd)->hook.store(h, st
 void Netpoll::unhook(int fd) noexcept {
   Readiness* r = record(fd);
   r->hook.store(nullptr, std::memory_order_seq_cst);
-  while (r->hook_calls.load(std::memory_order_seq_cst) != 0) {
+  for (rt::Backoff backoff; r->hook_calls.load(std::memory_order_seq_cst) != 0;) {
     if (rt::in_uthread()) rt::yield();
-    else __builtin_ia32_pause();
+    else backoff.pause();
   }
 }
 
@@ -132,7 +132,7 @@ void Netpoll::unhook_self(int fd) noexcept {
   r->hook.store(nullptr, std::memory_order_seq_cst);
   // Calls that loaded the hook before it was cleared return at once (the
   // hooks make their calls exclusive without waiting).
-  while (r->hook_calls.load(std::memory_order_seq_cst) > 1) __builtin_ia32_pause();
+  for (rt::Backoff backoff; r->hook_calls.load(std::memory_order_seq_cst) > 1;) backoff.pause();
 }
 
 void Netpoll::dispatch(int fd, uint32_t events) noexcept {

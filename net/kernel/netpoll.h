@@ -10,7 +10,7 @@
 #include <memory>
 
 #include "slip/runtime/poll.h"
-#include "slip/runtime/spinlock.h"
+#include "slip/runtime/spin_park_lock.h"
 #include "slip/runtime/wait_queue.h"
 
 namespace slip::net::kernel {
@@ -25,7 +25,7 @@ struct ReadyHook {
 };
 
 struct Readiness {
-  rt::SpinLock lk;
+  rt::SpinParkLock lk;
   rt::WaitQueue readers, writers;
   std::atomic<uint32_t> rseq{0}, wseq{0};  // bumped (under lk) on each readiness edge
   std::atomic<bool> hup{false};            // the peer closed or the socket failed: set before rseq moves

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "net/kernel/sockaddr.h"
-#include "slip/runtime/spinlock.h"
+#include "slip/runtime/spin_park_lock.h"
 
 namespace slip::net::kernel {
 namespace {
@@ -109,7 +109,7 @@ class KTcpSvc final : public TcpService, public ReadyHook {
     ::close(lfd_);
     std::vector<KServed*> live;
     {
-      rt::SpinGuard g(lk_);
+      rt::SpinParkGuard g(lk_);
       stopping_ = true;
       for (KServed* c = head_; c; c = c->next) live.push_back(c);
       head_ = nullptr;
@@ -134,7 +134,7 @@ class KTcpSvc final : public TcpService, public ReadyHook {
   const TcpHandlers& handlers() const noexcept { return h_; }
   // Takes c off the list; false while the destructor owns the list (it frees c).
   bool release(KServed* c) noexcept {
-    rt::SpinGuard g(lk_);
+    rt::SpinParkGuard g(lk_);
     if (stopping_) return false;
     if (c->prev) c->prev->next = c->next;
     else head_ = c->next;
@@ -145,7 +145,7 @@ class KTcpSvc final : public TcpService, public ReadyHook {
  private:
   void accept_all() noexcept;
   bool link(KServed* c) noexcept {
-    rt::SpinGuard g(lk_);
+    rt::SpinParkGuard g(lk_);
     if (stopping_) return false;
     c->next = head_;
     if (head_) head_->prev = c;
@@ -161,7 +161,7 @@ class KTcpSvc final : public TcpService, public ReadyHook {
   bool nodelay_;
   std::atomic<uint32_t> pending_{0};
   std::atomic<bool> busy_{false};
-  rt::SpinLock lk_;
+  rt::SpinParkLock lk_;
   KServed* head_ = nullptr;
   bool stopping_ = false;
 };

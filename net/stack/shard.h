@@ -22,7 +22,7 @@
 #include "slip/net/counters.h"
 #include "slip/net/nic.h"
 #include "slip/net/stack.h"
-#include "slip/runtime/spinlock.h"
+#include "slip/runtime/spin_park_lock.h"
 
 namespace slip::net::stack {
 
@@ -50,7 +50,7 @@ struct ShardCounters {
 };
 
 struct alignas(64) Shard {
-  rt::SpinLock lk;
+  rt::SpinParkLock lk;
   uint16_t index = 0;  // its receive and transmit queue
   unsigned owner = 0;  // the kthread that polls it
 
@@ -73,7 +73,7 @@ struct alignas(64) Shard {
 
   // The transmit queue: taken only around Nic::tx_burst, by this shard's
   // lock holder flushing tx[] or by a uthread sending a datagram.
-  alignas(64) rt::SpinLock tx_lk;
+  alignas(64) rt::SpinParkLock tx_lk;
 };
 
 inline constexpr uint32_t kSampleEvery = 8;  // bursts per concurrency sample

@@ -217,7 +217,7 @@ void SlipStack::tx_out(Shard& s, PacketBuf** bufs, uint16_t n) noexcept {
   for (uint16_t i = 0; i < n; i++) bytes += bufs[i]->chain_len();
   uint16_t sent;
   {
-    rt::SpinGuard g(s.tx_lk);
+    rt::SpinParkGuard g(s.tx_lk);
     sent = nic_.tx_burst(s.index, bufs, n);
   }
   for (uint16_t i = sent; i < n; i++) {

@@ -406,7 +406,7 @@ TcpListenSock::~TcpListenSock() {
   rt::synchronize_pollers();
   std::deque<std::shared_ptr<TcpCore>> ready;
   {
-    rt::SpinGuard g(lk_);
+    rt::SpinParkGuard g(lk_);
     closing_ = true;
     ready.swap(ready_);
   }
@@ -443,7 +443,7 @@ void TcpListenSock::half_open_gone(TcpCore* c) noexcept {
 
 bool TcpListenSock::established(std::shared_ptr<TcpCore> c) noexcept {
   half_open_gone(c.get());
-  rt::SpinGuard g(lk_);
+  rt::SpinParkGuard g(lk_);
   if (closing_) return false;
   ready_.push_back(std::move(c));
   n_ready_.store(ready_.size(), std::memory_order_relaxed);

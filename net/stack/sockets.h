@@ -38,7 +38,7 @@ class UdpSock final : public UdpConn {
   };
   SlipStack* st_;
   uint16_t port_;
-  rt::SpinLock lk_;
+  rt::SpinParkLock lk_;
   std::deque<Dgram> q_;
   rt::WaitQueue readers_;
   UdpHandler handler_;
@@ -206,7 +206,7 @@ class TcpListenSock final : public TcpListener {
   std::atomic<size_t> half_open_{0}, n_ready_{0};
   // Half-open children, per shard under that shard's lock, to detach on close.
   std::unique_ptr<std::vector<TcpCore*>[]> children_;
-  rt::SpinLock lk_;  // ready_, closing_, acceptors_
+  rt::SpinParkLock lk_;  // ready_, closing_, acceptors_
   std::deque<std::shared_ptr<TcpCore>> ready_;
   bool closing_ = false;  // in the destructor: no child is queued any more
   rt::WaitQueue acceptors_;

@@ -9,7 +9,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "slip/runtime/spinlock.h"
+#include "slip/runtime/spin_park_lock.h"
 
 namespace slip::net::stack {
 
@@ -37,7 +37,7 @@ class StackLock {
   void unlock() noexcept { lk_.unlock(); }
 
  private:
-  rt::SpinLock lk_;
+  rt::SpinParkLock lk_;
   std::atomic<uint64_t>& rx_hits_;
 };
 

@@ -27,7 +27,7 @@ TEST_CASE("timers fire in deadline order and never early", "[timer]") {
   std::vector<Fired> fired;
   std::vector<uint64_t> deadlines;
   run_with(1, [&] {
-    SpinLock lk;
+    SpinParkLock lk;
     WaitGroup wg;
     std::mt19937_64 rng(42);
     std::vector<std::unique_ptr<Timer>> timers;

@@ -12,6 +12,8 @@
 #include <string>
 #include <utility>
 
+#include "slip/runtime/spin_park_lock.h"
+
 namespace slip::net {
 
 class BufPool;
@@ -136,11 +138,11 @@ class BufPool {
       : name_(std::move(name)), n_(n), ops_(ops), ctx_(ctx) {}
   void carve(uint8_t* mem, size_t buf_size) noexcept;
 
-  // Heap and in-memory pools: a spinlocked free list. A lock-free stack would
+  // Heap and in-memory pools: a locked free list. A lock-free stack would
   // be overkill while each pool has one kthread owner; the lock is uncontended
   // in practice.
   struct FreeList {
-    mutable std::atomic<bool> lock{false};  // guards head and count
+    mutable rt::SpinParkLock lock;  // guards head and count
     PacketBuf* head = nullptr;
     size_t count = 0;
   };

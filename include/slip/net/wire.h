@@ -10,7 +10,7 @@
 #include <random>
 
 #include "slip/net/nic.h"
-#include "slip/runtime/spinlock.h"
+#include "slip/runtime/spin_park_lock.h"
 
 namespace slip::net {
 

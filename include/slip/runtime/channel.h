@@ -10,7 +10,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include "slip/runtime/spinlock.h"
+#include "slip/runtime/spin_park_lock.h"
 #include "slip/runtime/wait_queue.h"
 
 namespace slip::rt {
@@ -57,7 +57,7 @@ class Channel {
   // Never parks: kOk, kFull or kClosed. Usable from timer callbacks and foreign threads.
   ChannelStatus try_send(T v) {
     WakeList woken;
-    SpinGuard g(lk_);
+    SpinParkGuard g(lk_);
     if (closed_) return ChannelStatus::kClosed;
     if (count_ == cap_) return ChannelStatus::kFull;
     push_back(std::move(v));
@@ -95,7 +95,7 @@ class Channel {
   // Never parks: kOk, kEmpty or kClosed.
   ChannelStatus try_recv(std::optional<T>& out) {
     WakeList woken;
-    SpinGuard g(lk_);
+    SpinParkGuard g(lk_);
     if (count_ == 0) return closed_ ? ChannelStatus::kClosed : ChannelStatus::kEmpty;
     out.emplace(std::move(slots_[head_]));
     pop_front();
@@ -106,17 +106,17 @@ class Channel {
   // Wakes every parked sender and receiver; idempotent.
   void close() noexcept {
     WakeList woken;
-    SpinGuard g(lk_);
+    SpinParkGuard g(lk_);
     closed_ = true;
     senders_.take_all(woken);
     receivers_.take_all(woken);
   }
   bool closed() const noexcept {
-    SpinGuard g(lk_);
+    SpinParkGuard g(lk_);
     return closed_;
   }
   size_t size() const noexcept {
-    SpinGuard g(lk_);
+    SpinParkGuard g(lk_);
     return count_;
   }
   size_t capacity() const noexcept { return cap_; }
@@ -136,7 +136,7 @@ class Channel {
     count_--;
   }
 
-  mutable SpinLock lk_;
+  mutable SpinParkLock lk_;
   const size_t cap_;
   T* slots_;
   size_t head_ = 0, count_ = 0;

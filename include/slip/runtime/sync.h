@@ -6,7 +6,7 @@
 #include <chrono>
 #include <cstdint>
 
-#include "slip/runtime/spinlock.h"
+#include "slip/runtime/spin_park_lock.h"
 #include "slip/runtime/time.h"
 #include "slip/runtime/wait_queue.h"
 
@@ -36,7 +36,7 @@ class Mutex {
   void lock_slow();
   void unlock_slow() noexcept;
   std::atomic<uint32_t> state_{0};
-  SpinLock lk_;
+  SpinParkLock lk_;
   WaitQueue waiters_;
 };
 
@@ -66,7 +66,7 @@ class CondVar {
   void notify_all() noexcept;
 
  private:
-  SpinLock lk_;
+  SpinParkLock lk_;
   WaitQueue waiters_;
 };
 
@@ -81,7 +81,7 @@ class Semaphore {
   uint64_t available() const noexcept;
 
  private:
-  mutable SpinLock lk_;
+  mutable SpinParkLock lk_;
   uint64_t count_;
   WaitQueue waiters_;
 };
@@ -95,7 +95,7 @@ class WaitGroup {
   void wait();
 
  private:
-  SpinLock lk_;
+  SpinParkLock lk_;
   int64_t count_ = 0;
   WaitQueue waiters_;
 };
@@ -112,7 +112,7 @@ class RwMutex {
   void unlock_shared() noexcept;
 
  private:
-  SpinLock lk_;
+  SpinParkLock lk_;
   uint32_t readers_ = 0;
   uint32_t writers_waiting_ = 0;
   bool writer_ = false;

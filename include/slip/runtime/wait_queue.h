@@ -1,11 +1,11 @@
 // The parking primitive every blocking runtime object is built on: a FIFO of
-// parked uthreads guarded by a SpinLock that the caller owns.
+// parked uthreads guarded by a SpinParkLock that the caller owns.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
-#include "slip/runtime/spinlock.h"
+#include "slip/runtime/spin_park_lock.h"
 
 namespace slip::rt {
 
@@ -15,7 +15,7 @@ namespace detail {
 struct Uthread;
 // Parks the calling uthread and releases lk once its context is saved, so a
 // waker holding lk can never ready a uthread that is still running.
-void park_and_unlock(SpinLock& lk);
+void park_and_unlock(SpinParkLock& lk);
 // Makes a parked uthread runnable again (from any runtime context or thread).
 void ready(Uthread* th) noexcept;
 // The calling uthread; throws NotInUthread (naming `what`) outside one.
@@ -29,10 +29,10 @@ class WaitQueue {
   WaitQueue& operator=(const WaitQueue&) = delete;
 
   // With lk held: parks the caller until woken. Returns with lk released.
-  void wait(SpinLock& lk);
+  void wait(SpinParkLock& lk);
   // With lk held: parks until woken or now_ns() >= deadline_ns. Returns with lk
   // released; true when woken, false on timeout.
-  bool wait_until(SpinLock& lk, uint64_t deadline_ns);
+  bool wait_until(SpinParkLock& lk, uint64_t deadline_ns);
   // With lk held: wakes the oldest waiter; false when there was none. The
   // waiter may run at once: use these only where it cannot destroy the object
   // that holds this queue and lk; otherwise take_one/take_all.

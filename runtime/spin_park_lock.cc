@@ -1,0 +1,100 @@
+// SpinParkLock's contended path and Backoff. The state word is Drepper's
+// three-state futex mutex ("Futexes Are Tricky", mutex 2) with a spin phase
+// before the first sleep.
+#include "slip/runtime/spin_park_lock.h"
+
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "slip/runtime/time.h"
+
+namespace slip::rt {
+namespace {
+
+std::atomic<uint64_t> g_spin_ns{kDefaultLockSpinNs};
+std::atomic<uint64_t> g_spun{0}, g_parked{0}, g_parks{0}, g_wait_ns{0};
+
+inline void cpu_pause() noexcept { __builtin_ia32_pause(); }
+
+// Spins until `done` or `budget_ns` has passed, reading the clock every 8
+// pauses; true when done() held.
+template <class Done>
+bool spin_until(Done done, uint64_t budget_ns) noexcept {
+  uint64_t start = 0;
+  for (unsigned i = 0;; i++) {
+    if (done()) return true;
+    if ((i & 7) == 0) {
+      const uint64_t now = now_ns();
+      if (start == 0) start = now;
+      else if (now - start >= budget_ns) return false;
+    }
+    cpu_pause();
+  }
+}
+
+}  // namespace
+
+void set_lock_spin_ns(uint64_t ns) noexcept { g_spin_ns.store(ns, std::memory_order_relaxed); }
+uint64_t lock_spin_ns() noexcept { return g_spin_ns.load(std::memory_order_relaxed); }
+
+LockStats lock_stats() noexcept {
+  return {g_spun.load(std::memory_order_relaxed), g_parked.load(std::memory_order_relaxed),
+          g_parks.load(std::memory_order_relaxed), g_wait_ns.load(std::memory_order_relaxed)};
+}
+
+void SpinParkLock::lock_contended() noexcept {
+  // Spin while the holder runs. Once a waiter sleeps (kSleepers) a newcomer
+  // joins it instead of spinning, so sleepers are not overtaken forever.
+  const uint64_t start = now_ns();
+  uint32_t seen = kLocked;
+  const bool got = spin_until(
+      [&] {
+        seen = state_.load(std::memory_order_relaxed);
+        if (seen == kFree)
+          return state_.compare_exchange_weak(seen, kLocked, std::memory_order_acquire, std::memory_order_relaxed);
+        return seen == kSleepers;
+      },
+      g_spin_ns.load(std::memory_order_relaxed));
+  if (got && seen != kSleepers) {
+    g_spun.fetch_add(1, std::memory_order_relaxed);
+    g_wait_ns.fetch_add(now_ns() - start, std::memory_order_relaxed);
+    return;
+  }
+  g_parked.fetch_add(1, std::memory_order_relaxed);
+  // Taking the lock from here on leaves kSleepers, so our unlock wakes the
+  // next sleeper (at worst one futex wake with nobody asleep).
+  while (state_.exchange(kSleepers, std::memory_order_acquire) != kFree) {
+    g_parks.fetch_add(1, std::memory_order_relaxed);
+    syscall(SYS_futex, &state_, FUTEX_WAIT_PRIVATE, kSleepers, nullptr, nullptr, 0);
+  }
+  g_wait_ns.fetch_add(now_ns() - start, std::memory_order_relaxed);
+}
+
+void SpinParkLock::wake_one() noexcept { syscall(SYS_futex, &state_, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0); }
+
+void Backoff::pause() noexcept {
+  const uint64_t now = now_ns();
+  if (start_ns_ == 0) start_ns_ = now;
+  if (now - start_ns_ < g_spin_ns.load(std::memory_order_relaxed)) {
+    for (int i = 0; i < 8; i++) cpu_pause();
+    return;
+  }
+  // Past the spin: a few yields (on a shared CPU the holder runs), then sleeps
+  // of 1, 2, 4 ... up to 1024 µs (the holder may be on another CPU that is
+  // busy, where yielding does not help it).
+  if (rounds_ < 4) {
+    rounds_++;
+    sched_yield();
+    return;
+  }
+  const uint64_t us = uint64_t{1} << std::min<uint32_t>(rounds_++ - 4, 10);
+  const timespec ts{0, static_cast<long>(us * 1000)};
+  nanosleep(&ts, nullptr);
+}
+
+}  // namespace slip::rt

@@ -325,6 +325,9 @@ def main():
     print(f"== neighbour: {', '.join(conds)}; {a.reps} rep(s){' (--quick)' if a.quick else ''}; "
           f"{m['nproc']} CPUs, load average {' '.join(m['loadavg_at_start'])} (other work on this machine counts "
           "as background in every condition)", flush=True)
+    if float(m["loadavg_at_start"][0]) >= 1.0:
+        print("note: other work already keeps about a CPU busy here, so 'alone' is not alone: the spreads will be "
+              "wide and the quota may never bite (see the throttled periods below)", flush=True)
     if b.quota.error:
         print(f"quota: SKIPPED: {b.quota.error}", flush=True)
     try:

@@ -262,7 +262,7 @@ Uthread* find_work_searching(Runtime* rt, Kthread* k) noexcept {
       spin_start = now_ns();
     }
     const uint64_t idle_ns = now_ns() - spin_start;
-    const bool waited = idle_ns >= rt->cfg.spin_before_park_ns;
+    const bool waited = idle_ns >= k->spin_before_park_ns;
     if (waited && arbiter_release_idle(rt, k)) continue;  // gave its core back; it parks next look
     if (k->spins_forever || !waited) {
       for (int i = 0; i < 16; i++) __builtin_ia32_pause();

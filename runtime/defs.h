@@ -144,6 +144,7 @@ struct alignas(64) Kthread {
   unsigned index = 0;
   bool spins_forever = false;
   uint64_t spin_before_park_ns = 0;  // cfg's, shorter under a CPU quota (runtime.cc)
+  std::atomic<int> tid{0};           // its OS thread, for /proc/self/task/TID (sched_stats)
   uint32_t ticks = 0;          // pops since the overflow list was last checked first
   uint32_t sample_tick = 0;
   uint64_t rng = 0;

@@ -200,7 +200,8 @@ std::string describe(const CpuLimit& limit) {
 std::string describe(const CpuLimit& limit, const Config& cfg) {
   if (!limit.quota) return describe(limit);
   if (!cfg.follow_cpu_quota)
-    return describe(limit) + fmt::format(", not followed (follow_cpu_quota = false): {0} active kthreads of {0}",
+    return describe(limit) + fmt::format(", not followed (--ignore-cpu-quota or follow_cpu_quota = false): {0} "
+                                         "active kthreads of {0}",
                                          cfg.kthreads);
   const unsigned active = kthreads_allowed(limit, cfg);
   std::string out = describe(limit) + fmt::format(" -> {} active kthreads of {}", active, cfg.kthreads);

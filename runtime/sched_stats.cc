@@ -1,6 +1,8 @@
 // What the kernel did to the runtime's kthreads (/proc/self/task/TID) and how
 // often the cgroup's CPU quota stopped them (cpu.stat): the evidence for a
 // runtime that runs on shared or throttled cores.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <string>
 
@@ -69,6 +71,12 @@ SchedStats sched_stats() {
   }
   add_throttling(rt->cpu_limit, out);
   return out;
+}
+
+std::string describe(const SchedStats& s) {
+  const auto known = [&](uint64_t v) { return s.has_throttling ? std::to_string(v) : std::string("-"); };
+  return fmt::format("involuntary_switches={} runnable_wait_ns={} throttled_periods={} throttled_ns={}",
+                     s.involuntary_switches, s.runnable_wait_ns, known(s.throttled_periods), known(s.throttled_ns));
 }
 
 }  // namespace slip::rt

@@ -199,7 +199,8 @@ TEST_CASE("kthreads_allowed: the limit, the guarantee, and the override", "[cpu_
   CHECK(slip::rt::describe(l, kthreads(4, 3)) ==
         "cgroup v1 quota 1.50 CPUs of 2 allowed -> 3 active kthreads of 4 (guaranteed_kthreads = 3)");
   CHECK(slip::rt::describe(l, kthreads(4, 1, false)) ==
-        "cgroup v1 quota 1.50 CPUs of 2 allowed, not followed (follow_cpu_quota = false): 4 active kthreads of 4");
+        "cgroup v1 quota 1.50 CPUs of 2 allowed, not followed (--ignore-cpu-quota or follow_cpu_quota = false): "
+        "4 active kthreads of 4");
 }
 
 TEST_CASE("malformed quota files are a problem and no quota, not a crash", "[cpu_limit]") {

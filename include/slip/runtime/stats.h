@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "slip/common/histogram.h"
@@ -52,6 +53,9 @@ struct SchedStats {
 // Reads the kernel's counters for the running runtime's kthreads and its
 // cgroup (a few /proc and cgroupfs reads: for stats output, not hot paths).
 SchedStats sched_stats();
+// Fields for an app's one-line summary: "involuntary_switches=N
+// runnable_wait_ns=N throttled_periods=N throttled_ns=N" ("-" where unknown).
+std::string describe(const SchedStats& s);
 
 // Snapshot of every kthread's counters of the running runtime (empty when none runs).
 std::vector<KthreadStats> stats();

@@ -33,7 +33,7 @@ constexpr int64_t kMaxStackCache = 1 << 20;
 
 constexpr std::string_view kRuntimeKeys[] = {"kthreads",    "guaranteed_kthreads", "spinning_kthreads",
                                              "stack_size",  "spin_before_park_us", "pin_kthreads",
-                                             "stack_cache"};
+                                             "stack_cache", "follow_cpu_quota"};
 // Tables owned by modules that parse the same file later.
 constexpr std::string_view kForeignTables[] = {"net", "iokernel", "gateway", "kvstore", "rdma", "loadgen"};
 
@@ -197,6 +197,8 @@ void apply_runtime_table(const toml::table& t, const std::string& origin, Config
       cfg.pin_kthreads = f.boolean();
     } else if (key == "stack_cache") {
       cfg.stack_cache = static_cast<size_t>(f.integer(0, kMaxStackCache));
+    } else if (key == "follow_cpu_quota") {
+      cfg.follow_cpu_quota = f.boolean();
     } else {
       throw ConfigError(where(origin, k.source()) + ": runtime." + std::string(key) + ": unknown key" +
                         suggest_key(key));
@@ -296,7 +298,7 @@ Config parse_command_line(int argc, const char* const* argv, std::vector<std::st
   std::string config_path, stack_size;
   unsigned kthreads = 0, guaranteed = 0, spinning = 0;
   double spin_us = 0;
-  bool pin = true;
+  bool pin = true, follow_quota = true;
   auto* o_config = app.add_option("--config", config_path, "TOML file with a [runtime] table, applied first")
                       ->type_name("FILE");
   auto* o_kthreads = app.add_option("--kthreads", kthreads, "kthreads (cores) the runtime may use")
@@ -308,6 +310,8 @@ Config parse_command_line(int argc, const char* const* argv, std::vector<std::st
   auto* o_spin = app.add_option("--spin-before-park-us", spin_us, "microseconds an idle kthread polls before parking")
                      ->check(CLI::Range(0.0, kMaxSpinUs));
   auto* o_pin = app.add_flag("--pin-kthreads,!--no-pin-kthreads", pin, "pin kthread i to the i-th allowed CPU");
+  auto* o_quota = app.add_flag("--follow-cpu-quota,!--ignore-cpu-quota", follow_quota,
+                               "run no more kthreads than the container's CPU quota allows (the default)");
   try {
     app.parse(static_cast<int>(own.size()), own.data());
   } catch (const CLI::CallForHelp&) {
@@ -322,6 +326,7 @@ Config parse_command_line(int argc, const char* const* argv, std::vector<std::st
   if (o_spinning->count()) cfg.spinning_kthreads = spinning;
   if (o_spin->count()) cfg.spin_before_park_ns = static_cast<uint64_t>(std::llround(spin_us * 1000.0));
   if (o_pin->count()) cfg.pin_kthreads = pin;
+  if (o_quota->count()) cfg.follow_cpu_quota = follow_quota;
   if (o_stack->count()) {
     try {
       cfg.stack_size = parse_size(stack_size);

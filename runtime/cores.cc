@@ -36,7 +36,7 @@ class ArbiterRef {
 
 bool may_run(Kthread* k, CoreArbiter* a) noexcept {
   if (k->index < a->guaranteed()) return true;
-  if (!a->granted(k->index)) return false;
+  if (!a->granted(k->index) || k->index >= k->rt->quota_kthreads) return false;
   if (k->released && a->grant_seq(k->index) == k->released_seq) return false;  // the grant it gave back
   k->released = false;
   return true;
@@ -140,7 +140,7 @@ void set_core_arbiter(CoreArbiter* a) {
     if (k.get() != self)
       for (Backoff backoff; k->in_arbiter.load(std::memory_order_seq_cst);) backoff.pause();
   for (auto& k : rt->ks)
-    if (k->revoked.load(std::memory_order_acquire)) {
+    if (k->revoked.load(std::memory_order_acquire) && k->index < rt->quota_kthreads) {
       rt->n_active.fetch_add(1, std::memory_order_acq_rel);
       set_kthread_revoked(rt, k.get(), false);
     }

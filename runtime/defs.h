@@ -14,6 +14,7 @@
 #include "runtime/run_queue.h"
 #include "slip/runtime/config.h"
 #include "slip/runtime/cores.h"
+#include "slip/runtime/cpu_limit.h"
 #include "slip/runtime/poll.h"
 #include "slip/runtime/spin_park_lock.h"
 #include "slip/runtime/stats.h"
@@ -142,6 +143,8 @@ struct alignas(64) Kthread {
   size_t sched_stack_size = 0;
   unsigned index = 0;
   bool spins_forever = false;
+  uint64_t spin_before_park_ns = 0;  // cfg's, shorter under a CPU quota (runtime.cc)
+  std::atomic<int> tid{0};           // its OS thread, for /proc/self/task/TID (sched_stats)
   uint32_t ticks = 0;          // pops since the overflow list was last checked first
   uint32_t sample_tick = 0;
   uint64_t rng = 0;
@@ -179,6 +182,8 @@ struct Runtime {
   std::atomic<int> interrupting{0};               // wakers inside Poller::interrupt()
   std::atomic<CoreArbiter*> arbiter{nullptr};      // grants cores from outside (cores.cc)
   uint64_t poll_interval_tsc = 0;                   // kPollIntervalNs in TSC ticks; 0: no TSC
+  CpuLimit cpu_limit;                               // read at start
+  unsigned quota_kthreads = 0;                      // kthreads [this, n) never run: the CPU quota
 };
 
 // Owner: brackets a poll section (see Kthread::poll_seq). Entering is a

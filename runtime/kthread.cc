@@ -154,7 +154,13 @@ void park_revoked(Runtime* rt, Kthread* k) noexcept {
   const uint32_t seq = k->park_seq.load(std::memory_order_acquire);
   if (!k->revoked.load(std::memory_order_seq_cst) || rt->stopping.load(std::memory_order_acquire)) return;
   KthreadCounters::inc(k->counters.parks);
-  futex_wait(&k->park_seq, seq, UINT64_MAX);
+  // Its uthreads' timers stay in its heap, and a granted kthread that parked
+  // before they were armed never hears of them: wake for the first and fire
+  // it (find_work then hands the readied uthread over), as the arbiter path does.
+  const uint64_t deadline = k->timers.next_deadline.load(std::memory_order_acquire);
+  const uint64_t now = deadline == UINT64_MAX ? 0 : now_ns();
+  futex_wait(&k->park_seq, seq, deadline == UINT64_MAX ? UINT64_MAX : deadline > now ? deadline - now : 0);
+  if (k->timers.next_deadline.load(std::memory_order_acquire) != UINT64_MAX) fire_due_timers(k, k, now_ns());
 }
 
 // Sleeps in a blocking poller when one is registered and no other kthread
@@ -262,7 +268,7 @@ Uthread* find_work_searching(Runtime* rt, Kthread* k) noexcept {
       spin_start = now_ns();
     }
     const uint64_t idle_ns = now_ns() - spin_start;
-    const bool waited = idle_ns >= rt->cfg.spin_before_park_ns;
+    const bool waited = idle_ns >= k->spin_before_park_ns;
     if (waited && arbiter_release_idle(rt, k)) continue;  // gave its core back; it parks next look
     if (k->spins_forever || !waited) {
       for (int i = 0; i < 16; i++) __builtin_ia32_pause();

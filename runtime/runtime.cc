@@ -1,5 +1,7 @@
 // Runtime start-up and shutdown, and the uthread calls that are not about
 // synchronization (yield, sleep, introspection).
+#include <unistd.h>
+
 #include <algorithm>
 #include <exception>
 #include <stdexcept>
@@ -15,6 +17,13 @@ namespace detail {
 std::atomic<Runtime*> g_runtime{nullptr};
 
 namespace {
+// Each running kthread's share of a CPU quota it must follow (quota CPUs per
+// running kthread); 1 or more when spinning cannot overrun the quota.
+double quota_share(const CpuLimit& limit, const Config& cfg, unsigned running) {
+  if (!cfg.follow_cpu_quota || !limit.quota) return 1;
+  return limit.quota->cpus() / running;
+}
+
 // Start-up in explicit steps, in order (Caladan's init table, in small).
 std::unique_ptr<Runtime> make_runtime(const Config& cfg) {
   auto rt = std::make_unique<Runtime>();
@@ -24,17 +33,27 @@ std::unique_ptr<Runtime> make_runtime(const Config& cfg) {
   // so that the check between switches is one rdtsc (without a TSC: every
   // kPollEverySwitches switches only).
   if (clock_uses_tsc()) rt->poll_interval_tsc = tsc_hz() * kPollIntervalNs / 1'000'000'000;
+  rt->cpu_limit = read_cpu_limit();
+  rt->quota_kthreads = kthreads_allowed(rt->cpu_limit, cfg);
+  // Under a quota smaller than the kthreads that run, idle spinning spends
+  // quota the work needs: spin less, by each kthread's share of the quota,
+  // and let spinning kthreads park after kQuotaSpinNs (scaled the same way).
+  const double share = quota_share(rt->cpu_limit, cfg, rt->quota_kthreads);
   for (unsigned i = 0; i < cfg.kthreads; i++) {
     auto k = std::make_unique<Kthread>();
     k->index = i;
     k->stopping = &rt->stopping;
     k->rt = rt.get();
-    k->spins_forever = i < cfg.spinning_kthreads;
+    k->revoked.store(i >= rt->quota_kthreads, std::memory_order_relaxed);  // revoked before it ever runs
+    const bool spinning = i < cfg.spinning_kthreads;
+    k->spins_forever = spinning && share >= 1;
+    const uint64_t spin_ns = spinning ? kQuotaSpinNs : cfg.spin_before_park_ns;
+    k->spin_before_park_ns = share >= 1 ? cfg.spin_before_park_ns : static_cast<uint64_t>(spin_ns * share);
     k->rng = 0x9E3779B97F4A7C15ull * (i + 1);
     k->timers.heap.reserve(1024);
     rt->ks.push_back(std::move(k));
   }
-  rt->n_active.store(cfg.kthreads);
+  rt->n_active.store(rt->quota_kthreads);
   return rt;
 }
 }  // namespace
@@ -66,7 +85,11 @@ void run(const Config& cfg, std::function<void()> main) {
     th->next = nullptr;
     r->ks[0]->overflow_head = r->ks[0]->overflow_tail = th;
     r->ks[0]->overflow_len.store(1);
-    for (auto& k : r->ks) k->thread = std::thread(kthread_main, r, k.get());
+    for (auto& k : r->ks)
+      k->thread = std::thread([r, k = k.get()] {
+        k->tid.store(gettid(), std::memory_order_release);
+        kthread_main(r, k);
+      });
   } catch (...) {
     r->stopping.store(true);
     for (auto& k : r->ks)
@@ -125,7 +148,7 @@ void sleep_until(uint64_t deadline_ns) {
 void set_active_kthreads(unsigned n) {
   Runtime* rt = g_runtime.load(std::memory_order_acquire);
   if (!rt) throw NotInUthread("slip::rt::set_active_kthreads(): no runtime is running");
-  n = std::clamp(n, std::max(1u, rt->cfg.guaranteed_kthreads), static_cast<unsigned>(rt->ks.size()));
+  n = std::clamp(n, std::max(1u, rt->cfg.guaranteed_kthreads), rt->quota_kthreads);
   rt->n_active.store(n, std::memory_order_seq_cst);
   for (unsigned i = 0; i < rt->ks.size(); i++) {
     Kthread* k = rt->ks[i].get();

@@ -12,6 +12,7 @@
 
 #include "slip/net/eal_args.h"
 #include "slip/net/select.h"
+#include "slip/runtime/cpu_limit.h"
 #include "slip/runtime/runtime.h"
 
 namespace slip::app {
@@ -80,6 +81,9 @@ void add_stack_options(CLI::App& app, StackOptions& o, bool offer_spin) {
   app.add_flag("!--no-rx-interrupts", o.rx_interrupts,
                "slip, direct mode: poll the port every --nic-poll-us even where it has receive interrupts "
                "(net_tap, NICs under vfio-pci), instead of sleeping until a frame comes");
+  app.add_flag("!--ignore-cpu-quota", o.follow_cpu_quota,
+               "run all --kthreads even where the container's CPU quota (cgroup cpu.max or cpu.cfs_quota_us) allows "
+               "fewer; by default the extra kthreads stay parked, since they would only get the process throttled");
   if (offer_spin)
     app.add_flag("--spin", o.spin,
                  "kthreads busy-poll and never park (as Shenango's and IX's do); without it an idle kthread "
@@ -131,6 +135,7 @@ int run_on_stack(std::string_view prog, const StackOptions& o, net::StackConfig 
   // first allowed CPU: slip-gateway queued behind its workers and load
   // generator on one core while nginx had the other (docs/benchmarks.md).
   rc.pin_kthreads = o.pin >= 0 ? o.pin == 1 : !kernel;
+  rc.follow_cpu_quota = o.follow_cpu_quota;
   std::string error;
   auto guarded = [&](auto&& body) {
     try {
@@ -152,7 +157,8 @@ int run_on_stack(std::string_view prog, const StackOptions& o, net::StackConfig 
   nc.shared.socket = o.iokernel;
   nc.shared.ip = sc.ip;
   nc.shared.kthreads = o.kthreads;
-  nc.shared.max_cores = static_cast<uint16_t>(o.kthreads);
+  // iokerneld grants no more cores than the quota lets the runtime use.
+  nc.shared.max_cores = static_cast<uint16_t>(rt::kthreads_allowed(rt::read_cpu_limit(), rc));
   guarded([&] {
     auto nic = net::open_nic(nc);
     rt::run(rc, [&] { guarded([&] { fn(*nic->make_stack(sc)); }); });

@@ -33,11 +33,12 @@ struct StackOptions {
   bool rx_interrupts = true;  // slip, direct mode: sleep on the port's receive interrupts where it has them
   // --pin-kthreads 1, --no-pin-kthreads 0; -1: pinned on the slip stack only.
   int pin = -1;
+  bool follow_cpu_quota = true;  // --ignore-cpu-quota: run every kthread under a container's CPU limit
 };
 
 // Adds --stack, --vdev, --pci, --eal-args, --port-name, --iokernel, --ip,
 // --prefix-len, --file-prefix, --kthreads, --queues, --mtu, --[no-]pin-kthreads, --nic-poll-us,
-// and --spin when offer_spin.
+// --ignore-cpu-quota, and --spin when offer_spin.
 void add_stack_options(CLI::App& app, StackOptions& o, bool offer_spin = false);
 
 // Checks the flags together, starts the runtime (kthreads, spin) with the

@@ -22,7 +22,9 @@
 #include "lifecycle.h"
 #include "stack_options.h"
 #include "slip/net/stack.h"
+#include "slip/runtime/cpu_limit.h"
 #include "slip/runtime/runtime.h"
+#include "slip/runtime/stats.h"
 
 namespace slip::synthetic {
 namespace {
@@ -104,18 +106,19 @@ void serve(net::Stack& st, const Args& a, const Plan& p) {
     srv.start();
     auto port = [](bool on, uint16_t n) { return on ? std::to_string(n) : std::string("-"); };
     fmt::print("slip-synthetic: ready stack={} ip={} udp_port={} tcp_port={} proto={} service={} kthreads={} "
-               "udp_workers={} seed={}\n",
+               "udp_workers={} seed={} cpu_limit=\"{}\"\n",
                app::describe(a.net), st.ip().str(), port(p.opt.udp, srv.udp_port()), port(p.opt.tcp, srv.tcp_port()),
-               a.proto, a.service, a.net.kthreads, p.opt.udp ? p.opt.udp_workers : 0, a.seed);
+               a.proto, a.service, a.net.kthreads, p.opt.udp ? p.opt.udp_workers : 0, a.seed,
+               rt::describe_cpu_limit());
     std::fflush(stdout);
     const uint64_t end = a.duration > 0 ? now_ns() + static_cast<uint64_t>(a.duration * 1e9) : UINT64_MAX;
     while (!g_stop->load() && now_ns() < end) rt::sleep_for(std::chrono::milliseconds(20));
     sum = srv.finish(now_ns() + 500'000'000);
   }
   fmt::print("slip-synthetic: done udp_requests={} tcp_requests={} tcp_connections={} bad_requests={} "
-             "served_p50_ns={} served_p99_ns={} served_max_ns={}\n",
+             "served_p50_ns={} served_p99_ns={} served_max_ns={} {}\n",
              sum.udp_requests, sum.tcp_requests, sum.tcp_connections, sum.bad_requests, sum.served.percentile(50),
-             sum.served.percentile(99), sum.served.max());
+             sum.served.percentile(99), sum.served.max(), rt::describe(rt::sched_stats()));
   std::fflush(stdout);
   app::exit_now_if_unclean("slip-synthetic", sum.all_stopped);
 }

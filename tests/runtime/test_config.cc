@@ -61,6 +61,7 @@ TEST_CASE("defaults come from an empty file", "[config]") {
   CHECK(d.spin_before_park_ns == 2000);
   CHECK(d.pin_kthreads);
   CHECK(d.stack_cache == 256);
+  CHECK(d.follow_cpu_quota);
   CHECK_NOTHROW(d.validate());
   for (const char* text : {"", "[runtime]\n", "# nothing\n"}) {
     const Config c = parse_config(text);
@@ -81,6 +82,7 @@ stack_size = "128KiB"
 spin_before_park_us = 2.5
 pin_kthreads = false
 stack_cache = 32
+follow_cpu_quota = false
 )");
   CHECK(c.kthreads == 4);
   CHECK(c.guaranteed_kthreads == 2);
@@ -89,6 +91,7 @@ stack_cache = 32
   CHECK(c.spin_before_park_ns == 2500);
   CHECK_FALSE(c.pin_kthreads);
   CHECK(c.stack_cache == 32);
+  CHECK_FALSE(c.follow_cpu_quota);
 }
 
 TEST_CASE("integer stack sizes round up to whole pages", "[config]") {
@@ -218,6 +221,8 @@ TEST_CASE("command line overrides are applied after --config", "[config]") {
   CHECK_FALSE(c.pin_kthreads);
   CHECK(c.spinning_kthreads == 1);
   CHECK(parse_args({"--no-pin-kthreads", "--pin-kthreads"}).pin_kthreads);
+  CHECK_FALSE(parse_args({"--ignore-cpu-quota"}).follow_cpu_quota);
+  CHECK(parse_args({"--ignore-cpu-quota", "--follow-cpu-quota"}).follow_cpu_quota);
   CHECK(parse_args({}).kthreads == Config{}.kthreads);
 }
 

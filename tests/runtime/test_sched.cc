@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "rt_test_util.h"
+#include "runtime/defs.h"
 #include "slip/runtime/stats.h"
 #include "slip/runtime/sync.h"
 
@@ -209,5 +210,26 @@ TEST_CASE("revoked kthreads hand their work over and park until granted", "[sche
     CHECK(other > 0);
     set_active_kthreads(0);  // clamped to guaranteed_kthreads (1)
     CHECK(active_kthreads() == 1);
+  });
+}
+
+// The hang the test above met about once in 100 runs: a uthread on a
+// revoked kthread arms a timer after the granted kthread went to sleep
+// with no timer to wake for; only the revoked kthread can fire it.
+TEST_CASE("a revoked kthread fires the timers its uthreads armed", "[sched]") {
+  run_with(2, [] {
+    const detail::Runtime* rt = detail::g_runtime.load();
+    bool woke = false;
+    for (int tries = 0; !woke && tries < 1000; tries++)
+      spawn_on(1, [&] {
+        if (kthread_index() != 1) return;  // taken by kthread 0 before 1 ran it: again
+        const uint64_t give_up = slip::now_ns() + 10'000'000'000;
+        while (!(rt->idle_mask.load() & 1) && slip::now_ns() < give_up) {
+        }  // kthread 0 goes to sleep (this uthread's joiner waits there) with no timer to wake for
+        set_active_kthreads(1);
+        sleep_for(1ms);  // armed on kthread 1, which then parks revoked
+        woke = true;
+      }).join();
+    CHECK(woke);
   });
 }

@@ -20,7 +20,9 @@
 
 #include "slip/net/select.h"
 #include "slip/net/stack.h"
+#include "slip/runtime/cpu_limit.h"
 #include "slip/runtime/runtime.h"
+#include "slip/runtime/stats.h"
 #include "slip/runtime/sync.h"
 
 namespace net = slip::net;
@@ -191,7 +193,7 @@ int main(int argc, char** argv) {
   uint16_t echo_port = 7, http_port = 80;
   double duration = 0;
   unsigned dial_count = 1;
-  bool rtc = false, rx_interrupts = true, spin = false;
+  bool rtc = false, rx_interrupts = true, spin = false, follow_cpu_quota = true;
   double nic_poll_us = 100;
   app.add_option("--stack", stack_s, "slip (this project's stack on a DPDK port) or kernel (Linux sockets)")
       ->check(CLI::IsMember({"slip", "kernel"}));
@@ -221,6 +223,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1.0, 1e8));
   app.add_flag("!--no-rx-interrupts", rx_interrupts, "poll every --nic-poll-us even where the port has receive interrupts");
   app.add_flag("--spin", spin, "kthreads busy-poll and never park");
+  app.add_flag("!--ignore-cpu-quota", follow_cpu_quota, "run all --kthreads even where the CPU quota allows fewer");
   app.add_flag("--rtc", rtc, "serve the UDP and TCP echo run to completion (udp_serve, tcp_serve), not from uthreads");
   CLI11_PARSE(app, argc, argv);
 
@@ -277,8 +280,8 @@ int main(int argc, char** argv) {
       serve_tcp(st, echo_port, echo_conn);
     }
     serve_tcp(st, http_port, http_conn);
-    std::printf("slip-netecho: %s on %s: udp+tcp echo :%u%s, http :%u\n", ip->str().c_str(), where.c_str(),
-                echo_port, rtc ? " (run to completion)" : "", http_port);
+    std::printf("slip-netecho: %s on %s: udp+tcp echo :%u%s, http :%u; %s\n", ip->str().c_str(), where.c_str(),
+                echo_port, rtc ? " (run to completion)" : "", http_port, rt::describe_cpu_limit().c_str());
     std::fflush(stdout);
     if (dial)
       for (unsigned i = 0; i < dial_count; i++)
@@ -313,10 +316,12 @@ int main(int argc, char** argv) {
                   q, qs[q].owner_kthread, qs[q].rx_frames, qs[q].rx_stolen, qs[q].rx_bursts, qs[q].bursts_sampled,
                   qs[q].bursts_concurrent, qs[q].tcp_from_other_queue, qs[q].lock_waits);
     std::printf("slip-netecho: stack-wide locks on the receive path %lu\n", c.rx_stack_locks.load());
+    std::printf("slip-netecho: sched %s\n", rt::describe(rt::sched_stats()).c_str());
   };
   rt::Config rc;
   rc.kthreads = kthreads;
   if (spin) rc.spinning_kthreads = kthreads;
+  rc.follow_cpu_quota = follow_cpu_quota;
   try {
     net::NicChoice nc;
     nc.mode = kernel ? net::NicMode::kKernel : iok_socket.empty() ? net::NicMode::kDirect : net::NicMode::kShared;
@@ -329,8 +334,9 @@ int main(int argc, char** argv) {
     nc.shared.socket = iok_socket;
     nc.shared.ip = *ip;
     nc.shared.kthreads = kthreads;
-    nc.shared.max_cores = static_cast<uint16_t>(kthreads);
     nc.shared.guaranteed_cores = static_cast<uint16_t>(std::min(guaranteed, kthreads));
+    nc.shared.max_cores = static_cast<uint16_t>(
+        std::max<unsigned>(rt::kthreads_allowed(rt::read_cpu_limit(), rc), nc.shared.guaranteed_cores));
     auto nic = net::open_nic(nc);
     const std::string where = kernel ? "linux sockets"
                               : (iok_socket.empty() ? port_name : "iokerneld " + iok_socket) + " (mac " +

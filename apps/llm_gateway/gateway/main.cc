@@ -22,7 +22,9 @@
 #include "lifecycle.h"
 #include "stack_options.h"
 #include "slip/net/stack.h"
+#include "slip/runtime/cpu_limit.h"
 #include "slip/runtime/runtime.h"
+#include "slip/runtime/stats.h"
 #include "slip/runtime/time.h"
 
 namespace slip::gateway {
@@ -106,9 +108,9 @@ void serve(net::Stack& st, const Args& a, GatewayConfig first) {
     return cfg;
   };
   rt::JoinHandle health = rt::spawn([&] { run_health_checks(pool, *transport, health_stop, current); });
-  fmt::print("slip-gateway: ready stack={} ip={} port={} workers={} policy={} kthreads={}\n", app::describe(a.net),
-             a.net.ip.empty() ? "0.0.0.0" : a.net.ip, srv.port(), cfg->workers.size(), policy_name(cfg->policy),
-             a.net.kthreads);
+  fmt::print("slip-gateway: ready stack={} ip={} port={} workers={} policy={} kthreads={} cpu_limit=\"{}\"\n",
+             app::describe(a.net), a.net.ip.empty() ? "0.0.0.0" : a.net.ip, srv.port(), cfg->workers.size(),
+             policy_name(cfg->policy), a.net.kthreads, rt::describe_cpu_limit());
   std::fflush(stdout);
   while (!g_stop->load()) {
     rt::sleep_for(std::chrono::milliseconds(20));
@@ -134,9 +136,9 @@ void serve(net::Stack& st, const Args& a, GatewayConfig first) {
   health.join();
   const bool clean = srv.finish(now_ns() + 2'000'000'000);
   const auto& s = srv.stats();
-  fmt::print("slip-gateway: done connections={} requests={} bad_requests={} timeouts={} disconnects={} retries={}\n",
+  fmt::print("slip-gateway: done connections={} requests={} bad_requests={} timeouts={} disconnects={} retries={} {}\n",
              s.connections.load(), s.requests.load(), s.bad_requests.load(), s.timeouts.load(),
-             metrics.client_disconnects.load(), metrics.retries.load());
+             metrics.client_disconnects.load(), metrics.retries.load(), rt::describe(rt::sched_stats()));
   std::fflush(stdout);
   app::exit_now_if_unclean("slip-gateway", clean);
 }

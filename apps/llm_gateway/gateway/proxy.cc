@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "completion_request.h"
+#include "sched_metrics.h"
 #include "slip/proto/http/syntax.h"
 #include "slip/runtime/time.h"
 
@@ -349,6 +350,7 @@ void Gateway::metrics(http::Responder& res) {
              [](const Worker& w) { return w.ejections.load(); });
   per_worker("slip_gateway:worker_healthy", "gauge", "1 while a worker takes requests.",
              [](const Worker& w) { return w.healthy_now.load() ? 1 : 0; });
+  app::render_sched_metrics(out, "slip_gateway:");
   (void)res.respond(200, "text/plain; version=0.0.4", out);
 }
 

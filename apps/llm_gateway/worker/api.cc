@@ -7,6 +7,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "sched_metrics.h"
 #include "tokens.h"
 
 namespace slip::gateway::worker {
@@ -201,6 +202,7 @@ void Api::metrics(http::Responder& res) {
   metric("slip_worker_prefill_seconds_total", "counter", "Simulated seconds spent in prefill steps.",
          static_cast<double>(s.prefill_ns) / 1e9, label);
   metric("slip_worker_engine_steps_total", "counter", "Engine steps (one decode step each).", s.steps, label);
+  app::render_sched_metrics(out, "slip_worker_");
   (void)res.respond(200, "text/plain; version=0.0.4; charset=utf-8", out);
 }
 

@@ -20,7 +20,9 @@
 #include "lifecycle.h"
 #include "stack_options.h"
 #include "slip/net/stack.h"
+#include "slip/runtime/cpu_limit.h"
 #include "slip/runtime/runtime.h"
+#include "slip/runtime/stats.h"
 
 namespace slip::gateway::worker {
 namespace {
@@ -83,16 +85,17 @@ void serve(net::Stack& st, const Args& a, const Profile& prof) {
   engine.start();
   srv.start();
   fmt::print("slip-worker: ready stack={} ip={} port={} model={} max_batch={} kv_tokens={} time_scale={} kthreads={} "
-             "(a simulator: no model runs)\n",
+             "cpu_limit=\"{}\" (a simulator: no model runs)\n",
              app::describe(a.net), a.net.ip.empty() ? "0.0.0.0" : a.net.ip, srv.port(),
-             a.model.empty() ? prof.model : a.model, eo.max_batch, eo.kv_tokens, a.time_scale, a.net.kthreads);
+             a.model.empty() ? prof.model : a.model, eo.max_batch, eo.kv_tokens, a.time_scale, a.net.kthreads,
+             rt::describe_cpu_limit());
   std::fflush(stdout);
   while (!g_stop->load()) rt::sleep_for(std::chrono::milliseconds(20));
   engine.stop();  // waiting handlers see their requests aborted
   const bool clean = srv.finish(now_ns() + 1'000'000'000);
   const auto& s = srv.stats();
-  fmt::print("slip-worker: done connections={} requests={} bad_requests={} timeouts={}\n", s.connections.load(),
-             s.requests.load(), s.bad_requests.load(), s.timeouts.load());
+  fmt::print("slip-worker: done connections={} requests={} bad_requests={} timeouts={} {}\n", s.connections.load(),
+             s.requests.load(), s.bad_requests.load(), s.timeouts.load(), rt::describe(rt::sched_stats()));
   std::fflush(stdout);
   app::exit_now_if_unclean("slip-worker", clean);
 }

@@ -18,6 +18,9 @@ struct Config {
   uint64_t spin_before_park_ns = 2000;  // how long an idle kthread polls before it parks
   bool pin_kthreads = true;          // pin kthread i to the i-th CPU in the affinity mask
   size_t stack_cache = 256;          // stacks cached per kthread before they go to the shared pool
+  // Run no more kthreads than the container's CPU quota allows, and spin less
+  // under it (slip/runtime/cpu_limit.h); false runs all of them regardless.
+  bool follow_cpu_quota = true;
 
   // Throws ConfigError unless the values are consistent with each other and the machine.
   void validate() const;

@@ -141,7 +141,8 @@ int kthread_index() noexcept;
 unsigned kthread_count() noexcept;
 
 // Core allocation, as an IOKernel drives it: grants kthreads [0, n) and
-// revokes the rest. n is clamped to [guaranteed_kthreads, kthreads]. A revoked
+// revokes the rest. n is clamped to [guaranteed_kthreads, kthreads], and to
+// the kthreads a CPU quota allows (slip/runtime/cpu_limit.h). A revoked
 // kthread finishes the uthread it is running up to its next yield or block,
 // hands its queue to granted kthreads and parks until granted again.
 void set_active_kthreads(unsigned n);

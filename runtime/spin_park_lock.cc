@@ -4,7 +4,6 @@
 #include "slip/runtime/spin_park_lock.h"
 
 #include <linux/futex.h>
-#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -84,15 +83,11 @@ void Backoff::pause() noexcept {
     for (int i = 0; i < 8; i++) cpu_pause();
     return;
   }
-  // Past the spin: a few yields (on a shared CPU the holder runs), then sleeps
-  // of 1, 2, 4 ... up to 1024 µs (the holder may be on another CPU that is
-  // busy, where yielding does not help it).
-  if (rounds_ < 4) {
-    rounds_++;
-    sched_yield();
-    return;
-  }
-  const uint64_t us = uint64_t{1} << std::min<uint32_t>(rounds_++ - 4, 10);
+  // Past the spin: sleeps of 1, 2, 4 ... up to 1024 µs, which let a holder
+  // on this CPU run and keep the waiter's fair share. Not sched_yield: under
+  // EEVDF (Linux 6.6+) each yield pushes the caller's deadline back a slice,
+  // and a holder on another busy CPU gains nothing from it.
+  const uint64_t us = uint64_t{1} << std::min<uint32_t>(rounds_++, 10);
   const timespec ts{0, static_cast<long>(us * 1000)};
   nanosleep(&ts, nullptr);
 }

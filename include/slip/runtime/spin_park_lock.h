@@ -70,8 +70,8 @@ struct LockStats {
 LockStats lock_stats() noexcept;
 
 // Waiting for another thread to leave a short section (a flag or counter it
-// clears): spins about as long as a contended lock, then yields the CPU, then
-// sleeps in growing steps up to 1 ms, so that a waiter never burns the time
+// clears): spins about as long as a contended lock, then sleeps in growing
+// steps up to 1 ms, so that a waiter never burns the time
 // slice of a holder that lost its CPU. One per wait; call pause() each look.
 class Backoff {
  public:

@@ -143,8 +143,7 @@ struct alignas(64) Kthread {
   size_t sched_stack_size = 0;
   unsigned index = 0;
   bool spins_forever = false;
-  uint64_t give_way_checked_ns = 0;  // give_way_if_shared's last look
-  long give_way_nivcsw = 0;          // and the involuntary switches it saw
+  GiveWay give_way;  // spins_forever: lets a thread sharing its CPU run
   uint64_t spin_before_park_ns = 0;  // cfg's, shorter under a CPU quota (runtime.cc)
   std::atomic<int> tid{0};           // its OS thread, for /proc/self/task/TID (sched_stats)
   uint32_t ticks = 0;          // pops since the overflow list was last checked first

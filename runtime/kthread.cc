@@ -10,7 +10,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -220,29 +219,6 @@ void park(Runtime* rt, Kthread* k) noexcept {
 
 Uthread* find_work_searching(Runtime* rt, Kthread* k) noexcept;
 
-// A kthread that never parks, idle a while, lets another thread that shares
-// its CPU run: it sleeps kGiveWayNs when the kernel preempted it since its
-// last look (every kSpinYieldAfterNs), and keeps spinning on a core of its
-// own. Not sched_yield: since Linux 6.6 (EEVDF) each yield pushes the
-// yielder's deadline back a slice, so a kthread that yields between looks
-// gets about 5% of a CPU it shares with a busy process (measured: 0.10 of
-// 2.2 s, against 1.09 s for a plain spinner) and notices new work
-// milliseconds late. A sleep keeps its fair share.
-void give_way_if_shared(Kthread* k) noexcept {
-  const uint64_t now = now_ns();
-  if (now - k->give_way_checked_ns < kSpinYieldAfterNs) return;
-  const bool first = k->give_way_checked_ns == 0;
-  k->give_way_checked_ns = now;
-  rusage u{};
-  if (getrusage(RUSAGE_THREAD, &u) != 0) return;
-  const bool preempted = u.ru_nivcsw != k->give_way_nivcsw;
-  k->give_way_nivcsw = u.ru_nivcsw;
-  if (!preempted || first) return;
-  const timespec ts{0, static_cast<long>(kGiveWayNs)};
-  nanosleep(&ts, nullptr);
-  if (getrusage(RUSAGE_THREAD, &u) == 0) k->give_way_nivcsw = u.ru_nivcsw;
-}
-
 // The scheduler context's search for work; nullptr once the runtime stops.
 Uthread* find_work(Runtime* rt, Kthread* k) noexcept {
   k->searching.store(true, std::memory_order_relaxed);
@@ -297,7 +273,7 @@ Uthread* find_work_searching(Runtime* rt, Kthread* k) noexcept {
     if (waited && arbiter_release_idle(rt, k)) continue;  // gave its core back; it parks next look
     if (k->spins_forever || !waited) {
       for (int i = 0; i < 16; i++) __builtin_ia32_pause();
-      if (k->spins_forever && idle_ns >= kSpinYieldAfterNs) give_way_if_shared(k);
+      if (k->spins_forever && idle_ns >= kSpinYieldAfterNs) k->give_way.idle();
       continue;
     }
     rt->spinning.fetch_sub(1);
@@ -437,7 +413,7 @@ void kthread_main(Runtime* rt, Kthread* k) {
   char name[16];
   std::snprintf(name, sizeof name, "slip-k%u", k->index);  // for top -H, perf and the tests
   pthread_setname_np(pthread_self(), name);
-  // Timed sleeps (parks until a timer, give_way_if_shared) end when asked
+  // Timed sleeps (parks until a timer, GiveWay) end when asked
   // rather than up to 50 us later, Linux's default slack.
   prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
   pthread_attr_t attr;

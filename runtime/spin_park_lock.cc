@@ -4,6 +4,7 @@
 #include "slip/runtime/spin_park_lock.h"
 
 #include <linux/futex.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -90,6 +91,21 @@ void Backoff::pause() noexcept {
   const uint64_t us = uint64_t{1} << std::min<uint32_t>(rounds_++, 10);
   const timespec ts{0, static_cast<long>(us * 1000)};
   nanosleep(&ts, nullptr);
+}
+
+void GiveWay::idle() noexcept {
+  const uint64_t now = now_ns();
+  if (now - checked_ns_ < kSpinYieldAfterNs) return;
+  const bool first = checked_ns_ == 0;
+  checked_ns_ = now;
+  rusage u{};
+  if (getrusage(RUSAGE_THREAD, &u) != 0) return;
+  const bool preempted = u.ru_nivcsw != nivcsw_;
+  nivcsw_ = u.ru_nivcsw;
+  if (!preempted || first) return;
+  const timespec ts{0, static_cast<long>(kGiveWayNs)};
+  nanosleep(&ts, nullptr);
+  if (getrusage(RUSAGE_THREAD, &u) == 0) nivcsw_ = u.ru_nivcsw;
 }
 
 }  // namespace slip::rt

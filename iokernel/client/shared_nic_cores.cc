@@ -15,6 +15,7 @@
 
 #include "iokernel/client/shared_nic_impl.h"
 #include "slip/runtime/runtime.h"
+#include "slip/runtime/spin_park_lock.h"
 #include "slip/runtime/time.h"
 
 namespace slip::iok {
@@ -85,10 +86,11 @@ void SharedNic::wait_wake(unsigned k, const std::atomic<uint32_t>& wake, uint32_
     return wake.load(std::memory_order_acquire) != seen ||
            (k < n_rings_ && rings_[k].shm->grant_seq.load(std::memory_order_acquire) != grant_seq);
   };
-  if (spin) {  // on a core of its own sched_yield returns at once; on a shared one the other thread runs
+  if (spin) {  // on a shared CPU, GiveWay lets the other thread run (not sched_yield: see GiveWay)
+    rt::GiveWay give_way;
     while (!moved() && now_ns() - start < timeout_ns) {
       for (int i = 0; i < 64; i++) __builtin_ia32_pause();
-      sched_yield();
+      give_way.idle();
     }
     return;
   }

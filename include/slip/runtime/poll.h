@@ -40,11 +40,6 @@ class Poller {
 // take it over (SlipStack's steal_after_ns).
 inline constexpr unsigned kPollEverySwitches = 64;
 inline constexpr uint64_t kPollIntervalNs = 5'000;
-// A spinning kthread (Config::spinning_kthreads) idle this long looks, this
-// often, whether the kernel preempted it (so it shares its CPU), and if so
-// sleeps kGiveWayNs so that the other thread there runs.
-inline constexpr uint64_t kSpinYieldAfterNs = 20'000;
-inline constexpr uint64_t kGiveWayNs = 20'000;
 inline constexpr unsigned kMaxPollers = 8;
 
 // Registers p with the running runtime; p must stay alive until removed (or the

@@ -82,4 +82,25 @@ class Backoff {
   uint32_t rounds_ = 0;
 };
 
+// For loops that spin on purpose (a kthread that never parks, a client
+// polling for a grant): call idle() between looks. Every kSpinYieldAfterNs it
+// asks the kernel whether this thread was preempted since (its involuntary
+// switch count moved), and if so sleeps kGiveWayNs so that the thread it
+// shares the CPU with runs; on a core of its own it keeps spinning. Not
+// sched_yield: since Linux 6.6 (EEVDF) each yield pushes the caller's
+// deadline back a slice, and a loop of yields beside a busy process gets
+// about 5% of the CPU (it then notices new work milliseconds late).
+// A spinning kthread (Config::spinning_kthreads) starts calling idle() once
+// idle kSpinYieldAfterNs; idle() looks that often.
+inline constexpr uint64_t kSpinYieldAfterNs = 20'000;
+inline constexpr uint64_t kGiveWayNs = 20'000;
+class GiveWay {
+ public:
+  void idle() noexcept;
+
+ private:
+  uint64_t checked_ns_ = 0;
+  long nivcsw_ = 0;
+};
+
 }  // namespace slip::rt

@@ -21,22 +21,6 @@ std::atomic<uint64_t> g_spun{0}, g_parked{0}, g_parks{0}, g_wait_ns{0};
 
 inline void cpu_pause() noexcept { __builtin_ia32_pause(); }
 
-// Spins until `done` or `budget_ns` has passed, reading the clock every 8
-// pauses; true when done() held.
-template <class Done>
-bool spin_until(Done done, uint64_t budget_ns) noexcept {
-  uint64_t start = 0;
-  for (unsigned i = 0;; i++) {
-    if (done()) return true;
-    if ((i & 7) == 0) {
-      const uint64_t now = now_ns();
-      if (start == 0) start = now;
-      else if (now - start >= budget_ns) return false;
-    }
-    cpu_pause();
-  }
-}
-
 }  // namespace
 
 void set_lock_spin_ns(uint64_t ns) noexcept { g_spin_ns.store(ns, std::memory_order_relaxed); }
@@ -48,22 +32,21 @@ LockStats lock_stats() noexcept {
 }
 
 void SpinParkLock::lock_contended() noexcept {
-  // Spin while the holder runs. Once a waiter sleeps (kSleepers) a newcomer
-  // joins it instead of spinning, so sleepers are not overtaken forever.
-  const uint64_t start = now_ns();
-  uint32_t seen = kLocked;
-  const bool got = spin_until(
-      [&] {
-        seen = state_.load(std::memory_order_relaxed);
-        if (seen == kFree)
-          return state_.compare_exchange_weak(seen, kLocked, std::memory_order_acquire, std::memory_order_relaxed);
-        return seen == kSleepers;
-      },
-      g_spin_ns.load(std::memory_order_relaxed));
-  if (got && seen != kSleepers) {
-    g_spun.fetch_add(1, std::memory_order_relaxed);
-    g_wait_ns.fetch_add(now_ns() - start, std::memory_order_relaxed);
-    return;
+  // Spin while the holder runs, reading the clock every 8 looks. Once a
+  // waiter sleeps (kSleepers) a newcomer joins it instead of spinning, so
+  // sleepers are not overtaken forever.
+  const uint64_t start = now_ns(), budget = g_spin_ns.load(std::memory_order_relaxed);
+  for (unsigned i = 1;; i++) {
+    uint32_t seen = state_.load(std::memory_order_relaxed);
+    if (seen == kSleepers) break;
+    if (seen == kFree &&
+        state_.compare_exchange_weak(seen, kLocked, std::memory_order_acquire, std::memory_order_relaxed)) {
+      g_spun.fetch_add(1, std::memory_order_relaxed);
+      g_wait_ns.fetch_add(now_ns() - start, std::memory_order_relaxed);
+      return;
+    }
+    if ((i & 7) == 0 && now_ns() - start >= budget) break;
+    cpu_pause();
   }
   g_parked.fetch_add(1, std::memory_order_relaxed);
   // Taking the lock from here on leaves kSleepers, so our unlock wakes the

@@ -57,7 +57,6 @@ SYSTEMS = ["iokernel", "direct", "kernel"]
 IOK_SERVER_IP, IOK_CLIENT_IP = "198.18.40.1", "198.18.40.2"
 MEMIF_SERVER_IP, MEMIF_CLIENT_IP = "198.18.41.1", "198.18.41.2"
 MEMIF = "net_memif0,role={role},socket-abstract=yes,mac={mac},socket={sock}"
-TICK = os.sysconf("SC_CLK_TCK")
 SHORT = {"loads": [0.1, 0.5, 1.0], "duration": 0.6, "warmup": 0.3, "trials": 30}
 
 
@@ -130,16 +129,6 @@ def parse_args(argv=None):
     return a
 
 
-def cpu_seconds(pid):
-    """utime + stime of a whole process (all its threads) in seconds; None once it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICK
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 def rq_wait_seconds(pid):
     """Seconds the threads of pid spent runnable but waiting for a CPU (schedstat), summed; None once gone.
     On a machine with fewer CPUs than busy threads this is where queueing hides."""
@@ -165,7 +154,7 @@ class CpuSampler:
 
     def _take(self):
         pids = list(self.pids.items())  # point() adds the loadgen while this runs
-        c = {n: cpu_seconds(p) for n, p in pids}
+        c = {n: procs.cpu_seconds(p) for n, p in pids}
         c.update({n + ":rq": rq_wait_seconds(p) for n, p in pids})
         self.samples.append((time.monotonic(), c))
 

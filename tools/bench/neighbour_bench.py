@@ -39,7 +39,6 @@ CONDITIONS = ["alone", "neighbour", "quota"]
 NET_KEYS = {"tcp_rtt_64_p50": "p50_ns", "tcp_rtt_64_p99": "p99_ns"}
 QUOTA_US = PERIOD_US = 100_000  # 1 CPU
 SLOWDOWN_LIMIT = 1.5  # slip's slowdown against pthread's, per runtime case
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def parse_args():
@@ -128,12 +127,6 @@ class CpuQuota:
         return f"could not remove {self.path}: {err}"
 
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
 def start_neighbour():
     # Not pinned: on a 2-vCPU box the realistic noisy neighbour is one busy
     # process the scheduler places (and moves) freely, so it lands on whichever
@@ -144,7 +137,7 @@ def start_neighbour():
     # interpreter starting, the load balancer placing it) fell on whichever
     # case came first and made that case alone look 3x slower.
     deadline = time.monotonic() + 10
-    while cpu_seconds(hog.pid) < 0.2 and time.monotonic() < deadline:
+    while procs.cpu_seconds(hog.pid) < 0.2 and time.monotonic() < deadline:
         time.sleep(0.01)
     return hog
 
@@ -197,7 +190,7 @@ class Bench:
             net, net_s = self.program("net", [NET, "--cases", "tcp_rtt_64", "--reps", "1"] + net_size, cond, rep)
         finally:
             if hog:
-                self.neighbour_cpu.append(cpu_seconds(hog.pid) / (time.monotonic() - t0))
+                self.neighbour_cpu.append(procs.cpu_seconds(hog.pid) / (time.monotonic() - t0))
                 procs.stop(hog)
         for case, r in (rt or {}).get("cases", {}).items():
             for s in ("slip", "fiber", "pthread"):

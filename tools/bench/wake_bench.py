@@ -41,7 +41,6 @@ from sweep import machine  # noqa: E402
 
 NETECHO, LOADGEN = "@NETECHO@", "@LOADGEN@"
 CASES = ["slip-irq", "slip-poll", "slip-poll10", "kernel"]
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def parse_args():
@@ -63,13 +62,6 @@ def parse_args():
 
 def sh(*cmd):
     subprocess.run(cmd, check=True)
-
-
-def cpu_seconds(pid):
-    """utime + stime of every thread of pid, in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 class Bench:
@@ -124,17 +116,17 @@ class Bench:
         try:
             pid = srv.proc.pid
             time.sleep(self.a.settle_s)  # start-up and ARP settle
-            c0 = cpu_seconds(pid)
+            c0 = procs.cpu_seconds(pid)
             time.sleep(self.a.idle_s)
-            idle = (cpu_seconds(pid) - c0) / self.a.idle_s
+            idle = (procs.cpu_seconds(pid) - c0) / self.a.idle_s
             out = os.path.join(self.work, f"{case}-{rep}-loadgen")
             cmd = ["ip", "netns", "exec", self.ns_c, LOADGEN, "--server", f"{addr}:7", "--proto", "echo-udp",
                    "--rate", str(1000.0 / self.a.gap_ms), "--arrival", "constant", "--warmup", str(min(0.5, self.a.duration)),
                    "--duration", str(self.a.duration), "--timeout", "1", "--spin", "--out", out]
-            c0 = cpu_seconds(pid)
+            c0 = procs.cpu_seconds(pid)
             rc, secs = procs.run_logged(cmd, out + ".log", self.a.duration + 30, self.janitor,
                                         preexec=lambda: os.sched_setaffinity(0, {1}))
-            loaded = (cpu_seconds(pid) - c0) / secs
+            loaded = (procs.cpu_seconds(pid) - c0) / secs
             if rc != 0:
                 raise RuntimeError(f"{case}: slip-loadgen exited {rc}\n{procs.log_tail(out + '.log')}")
             with open(os.path.join(out, "result.json")) as f:

@@ -13,6 +13,16 @@ from collections import deque
 DPDK_RUN_DIR = "/var/run/dpdk"
 
 
+def cpu_seconds(pid):
+    """utime + stime of a whole process (all its threads) in seconds; None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 class StartError(RuntimeError):
     """A server that exited or never printed its ready line; the message has its log tail."""
 

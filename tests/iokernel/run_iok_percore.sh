@@ -54,12 +54,14 @@ while True:
     threading.Thread(target=echo, args=(c,), daemon=True).start()
 ' &
 srv_pid=$!
-for _ in $(seq 100); do in_ns ss -Htln 'sport = :9000' | grep -q . && break; sleep 0.05; done
+# Wait for the listener (the deadline only catches hangs; the dials below fail without it).
+for _ in $(seq 400); do in_ns ss -Htln 'sport = :9000' | grep -q . && break; sleep 0.05; done
 
 "$echo_bin" --iokernel "$sock" --ip 198.18.0.2 --kthreads 2 --guaranteed-cores 2 --spin \
   --dial 198.18.0.1:9000 --dial-count 16 --dial-message "per-core dial" >"$work/rt.log" 2>&1 &
 rt_pid=$!
 wait_for "$work/rt.log" "udp+tcp echo" 10 || { cat "$work/rt.log"; fail "the runtime did not attach"; exit 1; }
+# Wait for all 16 dials to report (the deadline only catches hangs; dials_ok below checks them).
 for _ in $(seq 400); do (($(grep -c "^dial" "$work/rt.log") >= 16)) && break; sleep 0.05; done
 
 echo "== 8 TCP flows and 4 UDP flows from Linux at once"

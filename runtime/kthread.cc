@@ -408,6 +408,7 @@ void block_current(Kthread* k, PostSwitch action, SpinParkLock* lock) {
 }
 
 void kthread_main(Runtime* rt, Kthread* k) {
+  k->tid.store(gettid(), std::memory_order_release);  // for sched_stats()
   set_this_kthread(k);
   pin(rt, k);
   char name[16];

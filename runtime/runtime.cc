@@ -1,7 +1,5 @@
 // Runtime start-up and shutdown, and the uthread calls that are not about
 // synchronization (yield, sleep, introspection).
-#include <unistd.h>
-
 #include <algorithm>
 #include <exception>
 #include <stdexcept>
@@ -85,11 +83,7 @@ void run(const Config& cfg, std::function<void()> main) {
     th->next = nullptr;
     r->ks[0]->overflow_head = r->ks[0]->overflow_tail = th;
     r->ks[0]->overflow_len.store(1);
-    for (auto& k : r->ks)
-      k->thread = std::thread([r, k = k.get()] {
-        k->tid.store(gettid(), std::memory_order_release);
-        kthread_main(r, k);
-      });
+    for (auto& k : r->ks) k->thread = std::thread(kthread_main, r, k.get());
   } catch (...) {
     r->stopping.store(true);
     for (auto& k : r->ks)
